@@ -1,0 +1,719 @@
+#include "report_json.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- encoding */
+
+static json_t *str_or_null(const char *s)
+{
+    return s ? json_string(s) : json_null();
+}
+
+static json_t *strv_json(const mf_strv *sv)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < sv->n; i++)
+        json_array_append_new(a, json_string(sv->v[i]));
+    return a;
+}
+
+static json_t *flags_json(unsigned flags)
+{
+    json_t *a = json_array();
+    for (unsigned bit = 1; a && bit && bit <= MF_FLAG__LAST; bit <<= 1)
+        if ((flags & bit) && mf_flag_name(bit))
+            json_array_append_new(a, json_string(mf_flag_name(bit)));
+    return a;
+}
+
+/* json_object_set_new ignores a NULL value (and frees nothing), so a failed inner
+ * allocation just drops that member; the final check on the root catches OOM. */
+#define SET(o, k, v) json_object_set_new((o), (k), (v))
+
+static json_t *source_json(const mf_source *s)
+{
+    json_t *o = json_object();
+    SET(o, "user", json_string(s->user));
+    SET(o, "client", json_string(s->client));
+    SET(o, "format", json_string(s->format));
+    SET(o, "path", json_string(s->path));
+    SET(o, "status", json_string(mf_source_status_name(s->status)));
+    SET(o, "error", str_or_null(s->error));
+    return o;
+}
+
+static json_t *server_json(const mf_server *s)
+{
+    json_t *o = json_object();
+    SET(o, "id", json_string(s->id));
+    SET(o, "user", str_or_null(s->user));
+    SET(o, "client", str_or_null(s->client));
+    SET(o, "source", s->source >= 0 ? json_integer(s->source) : json_null());
+    SET(o, "hostname", str_or_null(s->hostname));
+    if (s->hostname_raw)
+        SET(o, "hostname_raw", json_string(s->hostname_raw));
+    if (s->provider)
+        SET(o, "provider", json_string(s->provider));
+    SET(o, "port", s->port > 0 ? json_integer(s->port) : json_null());
+    SET(o, "security", json_string(mf_security_name(s->security)));
+    SET(o, "auth", json_string(mf_auth_name(s->auth)));
+    SET(o, "username", str_or_null(s->username));
+    SET(o, "description", str_or_null(s->description));
+    if (s->identifier)
+        SET(o, "identifier", json_string(s->identifier));
+    SET(o, "used_by", strv_json(&s->used_by));
+    SET(o, "flags", flags_json(s->flags));
+    return o;
+}
+
+static json_t *account_json(const mf_account *a)
+{
+    json_t *o = json_object();
+    SET(o, "id", json_string(a->id));
+    SET(o, "user", str_or_null(a->user));
+    SET(o, "client", str_or_null(a->client));
+    SET(o, "source", a->source >= 0 ? json_integer(a->source) : json_null());
+    SET(o, "type", str_or_null(a->type));
+    SET(o, "description", str_or_null(a->description));
+    SET(o, "emails", strv_json(&a->emails));
+    SET(o, "smtp", str_or_null(a->smtp));
+    SET(o, "smtp_ref", str_or_null(a->smtp_ref));
+    SET(o, "flags", flags_json(a->flags));
+    return o;
+}
+
+static json_t *probe_json(const mf_probe *p)
+{
+    json_t *o = json_object();
+    SET(o, "hostname", str_or_null(p->hostname));
+    SET(o, "port", json_integer(p->port));
+    SET(o, "security", json_string(mf_security_name(p->security)));
+    SET(o, "servers", strv_json(&p->servers));
+    SET(o, "outcome", json_string(mf_outcome_name(p->outcome)));
+    if (p->outcome != MF_OUT_OK && p->outcome != MF_OUT_SKIPPED)
+        SET(o, "phase", json_string(mf_phase_name(p->fail_phase)));
+    SET(o, "detail", str_or_null(p->detail));
+    if (p->reply_code)
+        SET(o, "reply_code", json_integer(p->reply_code));
+    SET(o, "address", str_or_null(p->address));
+    SET(o, "duration_ms", json_integer(p->duration_ms));
+    json_t *ph = json_object();
+    for (int i = 0; i < MF_PHASE__COUNT; i++)
+        if (p->phase_ms[i] >= 0) {
+            char key[32];
+            snprintf(key, sizeof(key), "%s_ms", mf_phase_name((mf_phase)i));
+            SET(ph, key, json_integer(p->phase_ms[i]));
+        }
+    SET(o, "phases", ph);
+    SET(o, "banner", str_or_null(p->banner));
+    SET(o, "ehlo", strv_json(&p->ehlo));
+    SET(o, "ehlo_tls", strv_json(&p->ehlo_tls));
+    SET(o, "starttls_offered", json_boolean(p->starttls_offered));
+    SET(o, "auth_before_tls", strv_json(&p->auth_before_tls));
+    SET(o, "auth", strv_json(&p->auth));
+    if (p->has_tls) {
+        const mf_tls *t = &p->tls;
+        json_t *tj = json_object();
+        SET(tj, "version", str_or_null(t->version));
+        SET(tj, "cipher", str_or_null(t->cipher));
+        SET(tj, "verified", json_boolean(t->verified));
+        SET(tj, "verify_error", str_or_null(t->verify_error));
+        SET(tj, "hostname_match", json_boolean(t->hostname_match));
+        if (t->alert)
+            SET(tj, "alert", json_string(t->alert));
+        if (t->has_cert) {
+            const mf_cert *c = &t->cert;
+            json_t *cj = json_object();
+            SET(cj, "subject", str_or_null(c->subject));
+            SET(cj, "issuer", str_or_null(c->issuer));
+            SET(cj, "san", strv_json(&c->san));
+            SET(cj, "not_before", str_or_null(c->not_before));
+            SET(cj, "not_after", str_or_null(c->not_after));
+            SET(cj, "days_left", json_integer(c->days_left));
+            SET(cj, "self_signed", json_boolean(c->self_signed));
+            SET(cj, "sha256", str_or_null(c->sha256));
+            SET(tj, "cert", cj);
+        } else {
+            SET(tj, "cert", json_null());
+        }
+        SET(o, "tls", tj);
+    } else {
+        SET(o, "tls", json_null());
+    }
+    return o;
+}
+
+json_t *mf_report_to_json(const mf_report *r)
+{
+    json_t *root = json_object();
+    if (!root)
+        return NULL;
+    SET(root, "schema", json_string(MF_REPORT_SCHEMA));
+    SET(root, "report_id", json_string(r->report_id));
+    SET(root, "collected_at", json_string(r->collected_at));
+    json_t *agent = json_object();
+    SET(agent, "version", json_string(r->agent_version ? r->agent_version : ""));
+    if (r->dropped_reports > 0)
+        SET(agent, "dropped_reports", json_integer(r->dropped_reports));
+    SET(root, "agent", agent);
+    json_t *host = json_object();
+    SET(host, "id", str_or_null(r->host.id));
+    SET(host, "hostname", str_or_null(r->host.hostname));
+    json_t *os = json_object();
+    SET(os, "name", str_or_null(r->host.os_name));
+    SET(os, "version", str_or_null(r->host.os_version));
+    SET(host, "os", os);
+    SET(root, "host", host);
+    json_t *a;
+    a = json_array();
+    for (size_t i = 0; a && i < r->nsources; i++)
+        json_array_append_new(a, source_json(&r->sources[i]));
+    SET(root, "sources", a);
+    a = json_array();
+    for (size_t i = 0; a && i < r->nservers; i++)
+        json_array_append_new(a, server_json(&r->servers[i]));
+    SET(root, "servers", a);
+    a = json_array();
+    for (size_t i = 0; a && i < r->naccounts; i++)
+        json_array_append_new(a, account_json(&r->accounts[i]));
+    SET(root, "accounts", a);
+    a = json_array();
+    for (size_t i = 0; a && i < r->nprobes; i++)
+        json_array_append_new(a, probe_json(&r->probes[i]));
+    SET(root, "probes", a);
+    if (json_object_size(root) != 9) {
+        json_decref(root);
+        return NULL;
+    }
+    return root;
+}
+
+char *mf_report_encode(const mf_report *r, int pretty)
+{
+    json_t *root = mf_report_to_json(r);
+    if (!root)
+        return NULL;
+    char *s = json_dumps(root, (pretty ? JSON_INDENT(2) : JSON_COMPACT) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return s;
+}
+
+/* ---------------------------------------------------------------- decoding */
+
+/* Strings longer than this in a report are refused: no legitimate field needs it. */
+#define FIELD_MAX 65536
+
+typedef struct dec {
+    mf_error *err;
+    char path[MF_ERROR_FIELD_MAX];
+} dec;
+
+static mf_code fail(dec *d, const char *key, mf_code code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static mf_code fail(dec *d, const char *key, mf_code code, const char *fmt, ...)
+{
+    if (!d->err)
+        return code;
+    char field[MF_ERROR_FIELD_MAX];
+    if (key && d->path[0])
+        snprintf(field, sizeof(field), "%s.%s", d->path, key);
+    else
+        snprintf(field, sizeof(field), "%s", key ? key : d->path);
+    mf_error_set_field(d->err, field);
+    d->err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->err->text, sizeof(d->err->text), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+enum { REQ = 1, NULLABLE = 2 };
+
+/* Fetch a string member. Absent or null gives *out = NULL (an error if REQ without
+ * NULLABLE). */
+static mf_code get_str(dec *d, json_t *o, const char *key, int mode, char **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if ((mode & REQ) && !(v && (mode & NULLABLE)))
+            return fail(d, key, MF_ERR_INVALID, v ? "must not be null" : "is required");
+        return MF_OK;
+    }
+    if (!json_is_string(v))
+        return fail(d, key, MF_ERR_INVALID, "must be a string");
+    size_t n = json_string_length(v);
+    if (n > FIELD_MAX)
+        return fail(d, key, MF_ERR_TOOBIG, "string of %zu bytes is over the limit", n);
+    if (memchr(json_string_value(v), '\0', n))
+        return fail(d, key, MF_ERR_INVALID, "must not contain NUL characters");
+    *out = mf_strndup(json_string_value(v), n);
+    return *out ? MF_OK : fail(d, key, MF_ERR_NOMEM, "out of memory");
+}
+
+static mf_code get_int(dec *d, json_t *o, const char *key, int mode, long long min,
+                       long long max, long long *out, bool *present)
+{
+    json_t *v = json_object_get(o, key);
+    if (present)
+        *present = false;
+    if (!v || json_is_null(v)) {
+        if ((mode & REQ) && !(v && (mode & NULLABLE)))
+            return fail(d, key, MF_ERR_INVALID, v ? "must not be null" : "is required");
+        return MF_OK;
+    }
+    if (!json_is_integer(v))
+        return fail(d, key, MF_ERR_INVALID, "must be an integer");
+    long long x = json_integer_value(v);
+    if (x < min || x > max)
+        return fail(d, key, MF_ERR_RANGE, "%lld is out of range %lld..%lld", x, min, max);
+    *out = x;
+    if (present)
+        *present = true;
+    return MF_OK;
+}
+
+static mf_code get_bool(dec *d, json_t *o, const char *key, int mode, bool *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (mode & REQ)
+            return fail(d, key, MF_ERR_INVALID, "is required");
+        return MF_OK;
+    }
+    if (!json_is_boolean(v))
+        return fail(d, key, MF_ERR_INVALID, "must be true or false");
+    *out = json_is_true(v);
+    return MF_OK;
+}
+
+static mf_code get_strv(dec *d, json_t *o, const char *key, int mode, mf_strv *out)
+{
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if (mode & REQ)
+            return fail(d, key, MF_ERR_INVALID, "is required");
+        return MF_OK;
+    }
+    if (!json_is_array(v))
+        return fail(d, key, MF_ERR_INVALID, "must be an array of strings");
+    size_t i;
+    json_t *e;
+    json_array_foreach(v, i, e)
+    {
+        char k[96];
+        snprintf(k, sizeof(k), "%s[%zu]", key, i);
+        if (!json_is_string(e))
+            return fail(d, k, MF_ERR_INVALID, "must be a string");
+        if (json_string_length(e) > FIELD_MAX ||
+            memchr(json_string_value(e), '\0', json_string_length(e)))
+            return fail(d, k, MF_ERR_INVALID, "string too long or contains NUL");
+        if (mf_strv_push(out, json_string_value(e)) != MF_OK)
+            return fail(d, k, MF_ERR_NOMEM, "out of memory");
+    }
+    return MF_OK;
+}
+
+static mf_code get_obj(dec *d, json_t *o, const char *key, int mode, json_t **out)
+{
+    *out = NULL;
+    json_t *v = json_object_get(o, key);
+    if (!v || json_is_null(v)) {
+        if ((mode & REQ) && !(v && (mode & NULLABLE)))
+            return fail(d, key, MF_ERR_INVALID, v ? "must not be null" : "is required");
+        return MF_OK;
+    }
+    if (!json_is_object(v))
+        return fail(d, key, MF_ERR_INVALID, "must be an object");
+    *out = v;
+    return MF_OK;
+}
+
+/* Decode an enum word through a parse function. */
+#define GET_ENUM(d, o, key, type, parsefn, out)                                                   \
+    do {                                                                                          \
+        char *w_ = NULL;                                                                          \
+        mf_code rc_ = get_str((d), (o), (key), REQ, &w_);                                         \
+        if (rc_ != MF_OK)                                                                         \
+            return rc_;                                                                           \
+        type v_;                                                                                  \
+        if (!parsefn(w_, &v_)) {                                                                  \
+            rc_ = fail((d), (key), MF_ERR_INVALID, "unknown value \"%.64s\"", w_);               \
+            free(w_);                                                                             \
+            return rc_;                                                                           \
+        }                                                                                         \
+        free(w_);                                                                                 \
+        *(out) = v_;                                                                              \
+    } while (0)
+
+static mf_code get_flags(dec *d, json_t *o, unsigned *out)
+{
+    mf_strv sv = {0};
+    mf_code rc = get_strv(d, o, "flags", 0, &sv);
+    for (size_t i = 0; rc == MF_OK && i < sv.n; i++) {
+        unsigned bit;
+        if (!mf_flag_parse(sv.v[i], &bit)) {
+            char k[64];
+            snprintf(k, sizeof(k), "flags[%zu]", i);
+            rc = fail(d, k, MF_ERR_INVALID, "unknown flag \"%.64s\"", sv.v[i]);
+        } else {
+            *out |= bit;
+        }
+    }
+    mf_strv_free(&sv);
+    return rc;
+}
+
+static void push_path(dec *d, const char *name, size_t idx, char *saved, size_t savedsz)
+{
+    mf_strlcpy(saved, d->path, savedsz);
+    char tmp[MF_ERROR_FIELD_MAX];
+    if (idx == (size_t)-1)
+        snprintf(tmp, sizeof(tmp), "%s%s%s", d->path, d->path[0] ? "." : "", name);
+    else
+        snprintf(tmp, sizeof(tmp), "%s%s%s[%zu]", d->path, d->path[0] ? "." : "", name, idx);
+    mf_strlcpy(d->path, tmp, sizeof(d->path));
+}
+
+static mf_code dec_source(dec *d, json_t *o, mf_source *s)
+{
+    mf_code rc;
+    if ((rc = get_str(d, o, "user", 0, &s->user)) || (rc = get_str(d, o, "client", REQ, &s->client)) ||
+        (rc = get_str(d, o, "format", REQ, &s->format)) || (rc = get_str(d, o, "path", 0, &s->path)) ||
+        (rc = get_str(d, o, "error", 0, &s->error)))
+        return rc;
+    GET_ENUM(d, o, "status", mf_source_status, mf_source_status_parse, &s->status);
+    return MF_OK;
+}
+
+static mf_code dec_server(dec *d, json_t *o, mf_server *s, size_t nsources)
+{
+    mf_code rc;
+    long long v = -1;
+    bool present;
+    s->source = -1;
+    if ((rc = get_str(d, o, "id", REQ, &s->id)) || (rc = get_str(d, o, "user", 0, &s->user)) ||
+        (rc = get_str(d, o, "client", REQ, &s->client)) ||
+        (rc = get_str(d, o, "hostname", REQ | NULLABLE, &s->hostname)) ||
+        (rc = get_str(d, o, "hostname_raw", 0, &s->hostname_raw)) ||
+        (rc = get_str(d, o, "provider", 0, &s->provider)) ||
+        (rc = get_str(d, o, "username", 0, &s->username)) ||
+        (rc = get_str(d, o, "description", 0, &s->description)) ||
+        (rc = get_str(d, o, "identifier", 0, &s->identifier)))
+        return rc;
+    if ((rc = get_int(d, o, "source", 0, 0, (long long)nsources - 1, &v, &present)))
+        return rc;
+    if (present)
+        s->source = (int)v;
+    v = 0;
+    if ((rc = get_int(d, o, "port", 0, 1, 65535, &v, NULL)))
+        return rc;
+    s->port = (int)v;
+    GET_ENUM(d, o, "security", mf_security, mf_security_parse, &s->security);
+    GET_ENUM(d, o, "auth", mf_auth, mf_auth_parse, &s->auth);
+    if ((rc = get_strv(d, o, "used_by", 0, &s->used_by)) || (rc = get_flags(d, o, &s->flags)))
+        return rc;
+    return MF_OK;
+}
+
+static mf_code dec_account(dec *d, json_t *o, mf_account *a, size_t nsources)
+{
+    mf_code rc;
+    long long v = -1;
+    bool present;
+    a->source = -1;
+    if ((rc = get_str(d, o, "id", REQ, &a->id)) || (rc = get_str(d, o, "user", 0, &a->user)) ||
+        (rc = get_str(d, o, "client", REQ, &a->client)) || (rc = get_str(d, o, "type", 0, &a->type)) ||
+        (rc = get_str(d, o, "description", 0, &a->description)) ||
+        (rc = get_str(d, o, "smtp", 0, &a->smtp)) || (rc = get_str(d, o, "smtp_ref", 0, &a->smtp_ref)) ||
+        (rc = get_strv(d, o, "emails", 0, &a->emails)) || (rc = get_flags(d, o, &a->flags)))
+        return rc;
+    if ((rc = get_int(d, o, "source", 0, 0, (long long)nsources - 1, &v, &present)))
+        return rc;
+    if (present)
+        a->source = (int)v;
+    return MF_OK;
+}
+
+static mf_code dec_cert(dec *d, json_t *o, mf_cert *c)
+{
+    mf_code rc;
+    if ((rc = get_str(d, o, "subject", 0, &c->subject)) || (rc = get_str(d, o, "issuer", 0, &c->issuer)) ||
+        (rc = get_strv(d, o, "san", 0, &c->san)) ||
+        (rc = get_str(d, o, "not_before", 0, &c->not_before)) ||
+        (rc = get_str(d, o, "not_after", 0, &c->not_after)) ||
+        (rc = get_str(d, o, "sha256", 0, &c->sha256)) ||
+        (rc = get_bool(d, o, "self_signed", 0, &c->self_signed)) ||
+        (rc = get_int(d, o, "days_left", 0, -1000000, 1000000, &c->days_left, NULL)))
+        return rc;
+    return MF_OK;
+}
+
+static mf_code dec_probe(dec *d, json_t *o, mf_probe *p)
+{
+    mf_code rc;
+    long long v = 0;
+    if ((rc = get_str(d, o, "hostname", REQ | NULLABLE, &p->hostname)) ||
+        (rc = get_int(d, o, "port", REQ, 0, 65535, &v, NULL)))
+        return rc;
+    p->port = (int)v;
+    GET_ENUM(d, o, "security", mf_security, mf_security_parse, &p->security);
+    GET_ENUM(d, o, "outcome", mf_outcome, mf_outcome_parse, &p->outcome);
+    if (json_object_get(o, "phase") && !json_is_null(json_object_get(o, "phase")))
+        GET_ENUM(d, o, "phase", mf_phase, mf_phase_parse, &p->fail_phase);
+    v = 0;
+    if ((rc = get_strv(d, o, "servers", 0, &p->servers)) || (rc = get_str(d, o, "detail", 0, &p->detail)) ||
+        (rc = get_int(d, o, "reply_code", 0, 0, 999, &v, NULL)))
+        return rc;
+    p->reply_code = (int)v;
+    if ((rc = get_str(d, o, "address", 0, &p->address)) ||
+        (rc = get_int(d, o, "duration_ms", 0, 0, 86400000LL, &p->duration_ms, NULL)) ||
+        (rc = get_str(d, o, "banner", 0, &p->banner)) || (rc = get_strv(d, o, "ehlo", 0, &p->ehlo)) ||
+        (rc = get_strv(d, o, "ehlo_tls", 0, &p->ehlo_tls)) ||
+        (rc = get_bool(d, o, "starttls_offered", 0, &p->starttls_offered)) ||
+        (rc = get_strv(d, o, "auth_before_tls", 0, &p->auth_before_tls)) ||
+        (rc = get_strv(d, o, "auth", 0, &p->auth)))
+        return rc;
+    json_t *ph;
+    if ((rc = get_obj(d, o, "phases", 0, &ph)))
+        return rc;
+    if (ph) {
+        char saved[MF_ERROR_FIELD_MAX];
+        push_path(d, "phases", (size_t)-1, saved, sizeof(saved));
+        for (int i = 0; i < MF_PHASE__COUNT; i++) {
+            char key[32];
+            snprintf(key, sizeof(key), "%s_ms", mf_phase_name((mf_phase)i));
+            if ((rc = get_int(d, ph, key, 0, 0, 86400000LL, &p->phase_ms[i], NULL)))
+                return rc;
+        }
+        mf_strlcpy(d->path, saved, sizeof(d->path));
+    }
+    json_t *tls;
+    if ((rc = get_obj(d, o, "tls", 0, &tls)))
+        return rc;
+    if (tls) {
+        char saved[MF_ERROR_FIELD_MAX];
+        push_path(d, "tls", (size_t)-1, saved, sizeof(saved));
+        mf_tls *t = &p->tls;
+        p->has_tls = true;
+        if ((rc = get_str(d, tls, "version", 0, &t->version)) ||
+            (rc = get_str(d, tls, "cipher", 0, &t->cipher)) ||
+            (rc = get_bool(d, tls, "verified", 0, &t->verified)) ||
+            (rc = get_str(d, tls, "verify_error", 0, &t->verify_error)) ||
+            (rc = get_bool(d, tls, "hostname_match", 0, &t->hostname_match)) ||
+            (rc = get_str(d, tls, "alert", 0, &t->alert)))
+            return rc;
+        json_t *cert;
+        if ((rc = get_obj(d, tls, "cert", 0, &cert)))
+            return rc;
+        if (cert) {
+            char saved2[MF_ERROR_FIELD_MAX];
+            push_path(d, "cert", (size_t)-1, saved2, sizeof(saved2));
+            t->has_cert = true;
+            if ((rc = dec_cert(d, cert, &t->cert)))
+                return rc;
+            mf_strlcpy(d->path, saved2, sizeof(d->path));
+        }
+        mf_strlcpy(d->path, saved, sizeof(d->path));
+    }
+    return MF_OK;
+}
+
+/* Decode the array `key` of objects with fn; elements are appended through add. */
+#define DEC_ARRAY(key, arr, n, cap, type, call)                                                   \
+    do {                                                                                          \
+        json_t *a_ = json_object_get(root, key);                                                  \
+        if (!a_ || !json_is_array(a_)) {                                                          \
+            rc = fail(&d, key, MF_ERR_INVALID, a_ ? "must be an array" : "is required");          \
+            goto out;                                                                             \
+        }                                                                                         \
+        if (json_array_size(a_) &&                                                                \
+            mf_grow((void **)&r->arr, &r->cap, json_array_size(a_), sizeof(type))) {              \
+            rc = fail(&d, key, MF_ERR_NOMEM, "out of memory");                                    \
+            goto out;                                                                             \
+        }                                                                                         \
+        size_t i_;                                                                                \
+        json_t *e_;                                                                               \
+        json_array_foreach(a_, i_, e_)                                                            \
+        {                                                                                         \
+            char saved_[MF_ERROR_FIELD_MAX];                                                      \
+            push_path(&d, key, i_, saved_, sizeof(saved_));                                       \
+            if (!json_is_object(e_)) {                                                            \
+                rc = fail(&d, NULL, MF_ERR_INVALID, "must be an object");                         \
+                goto out;                                                                         \
+            }                                                                                     \
+            type *el_ = &r->arr[r->n];                                                            \
+            memset(el_, 0, sizeof(*el_));                                                         \
+            r->n++;                                                                               \
+            if ((rc = call))                                                                      \
+                goto out;                                                                         \
+            mf_strlcpy(d.path, saved_, sizeof(d.path));                                           \
+        }                                                                                         \
+    } while (0)
+
+static mf_code check_refs(dec *d, mf_report *r)
+{
+    for (size_t i = 0; i < r->nservers; i++) {
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(r->servers[i].id, r->servers[j].id) == 0) {
+                snprintf(d->path, sizeof(d->path), "servers[%zu]", i);
+                return fail(d, "id", MF_ERR_INVALID, "duplicate server id \"%.64s\"",
+                            r->servers[i].id);
+            }
+    }
+    for (size_t i = 0; i < r->naccounts; i++) {
+        mf_account *a = &r->accounts[i];
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(a->id, r->accounts[j].id) == 0) {
+                snprintf(d->path, sizeof(d->path), "accounts[%zu]", i);
+                return fail(d, "id", MF_ERR_INVALID, "duplicate account id \"%.64s\"", a->id);
+            }
+        if (a->smtp && mf_report_server_index(r, a->smtp) < 0) {
+            snprintf(d->path, sizeof(d->path), "accounts[%zu]", i);
+            return fail(d, "smtp", MF_ERR_INVALID, "names server \"%.64s\", which is not in servers",
+                        a->smtp);
+        }
+    }
+    for (size_t i = 0; i < r->nservers; i++) {
+        mf_server *s = &r->servers[i];
+        for (size_t k = 0; k < s->used_by.n; k++) {
+            bool found = false;
+            for (size_t j = 0; j < r->naccounts && !found; j++)
+                found = strcmp(r->accounts[j].id, s->used_by.v[k]) == 0;
+            if (!found) {
+                snprintf(d->path, sizeof(d->path), "servers[%zu]", i);
+                char key[48];
+                snprintf(key, sizeof(key), "used_by[%zu]", k);
+                return fail(d, key, MF_ERR_INVALID, "names account \"%.64s\", which is not in accounts",
+                            s->used_by.v[k]);
+            }
+        }
+    }
+    for (size_t i = 0; i < r->nprobes; i++) {
+        mf_probe *p = &r->probes[i];
+        for (size_t k = 0; k < p->servers.n; k++)
+            if (mf_report_server_index(r, p->servers.v[k]) < 0) {
+                snprintf(d->path, sizeof(d->path), "probes[%zu]", i);
+                char key[48];
+                snprintf(key, sizeof(key), "servers[%zu]", k);
+                return fail(d, key, MF_ERR_INVALID, "names server \"%.64s\", which is not in servers",
+                            p->servers.v[k]);
+            }
+    }
+    d->path[0] = '\0';
+    return MF_OK;
+}
+
+mf_code mf_report_from_json(mf_report **out, json_t *root, mf_error *err)
+{
+    *out = NULL;
+    dec d = {.err = err};
+    mf_code rc = MF_OK;
+    if (!json_is_object(root))
+        return fail(&d, NULL, MF_ERR_INVALID, "a report must be a JSON object");
+    mf_report *r = calloc(1, sizeof(*r));
+    if (!r)
+        return fail(&d, NULL, MF_ERR_NOMEM, "out of memory");
+
+    char *w = NULL;
+    if ((rc = get_str(&d, root, "schema", REQ, &w)))
+        goto out;
+    if (strcmp(w, MF_REPORT_SCHEMA) != 0) {
+        rc = fail(&d, "schema", MF_ERR_UNSUPPORTED, "is \"%.64s\", expected \"%s\"", w,
+                  MF_REPORT_SCHEMA);
+        free(w);
+        goto out;
+    }
+    free(w);
+    if ((rc = get_str(&d, root, "report_id", REQ, &w)))
+        goto out;
+    if (!mf_uuid_valid(w)) {
+        rc = fail(&d, "report_id", MF_ERR_INVALID, "is not a UUID");
+        free(w);
+        goto out;
+    }
+    mf_strlcpy(r->report_id, w, sizeof(r->report_id));
+    free(w);
+    if ((rc = get_str(&d, root, "collected_at", REQ, &w)))
+        goto out;
+    int64_t t;
+    if (mf_time_parse_rfc3339(w, &t) != MF_OK || strlen(w) >= sizeof(r->collected_at)) {
+        rc = fail(&d, "collected_at", MF_ERR_INVALID, "is not an RFC 3339 UTC time");
+        free(w);
+        goto out;
+    }
+    /* Store it normalised to whole seconds in UTC. */
+    mf_time_format_rfc3339(t, r->collected_at, sizeof(r->collected_at));
+    free(w);
+
+    json_t *o;
+    if ((rc = get_obj(&d, root, "agent", REQ, &o)))
+        goto out;
+    mf_strlcpy(d.path, "agent", sizeof(d.path));
+    if ((rc = get_str(&d, o, "version", REQ, &r->agent_version)) ||
+        (rc = get_int(&d, o, "dropped_reports", 0, 0, 1LL << 40, &r->dropped_reports, NULL)))
+        goto out;
+    d.path[0] = '\0';
+    if ((rc = get_obj(&d, root, "host", REQ, &o)))
+        goto out;
+    mf_strlcpy(d.path, "host", sizeof(d.path));
+    if ((rc = get_str(&d, o, "id", REQ, &r->host.id)) ||
+        (rc = get_str(&d, o, "hostname", 0, &r->host.hostname)))
+        goto out;
+    json_t *os;
+    if ((rc = get_obj(&d, o, "os", 0, &os)))
+        goto out;
+    if (os) {
+        mf_strlcpy(d.path, "host.os", sizeof(d.path));
+        if ((rc = get_str(&d, os, "name", 0, &r->host.os_name)) ||
+            (rc = get_str(&d, os, "version", 0, &r->host.os_version)))
+            goto out;
+    }
+    if (mf_str_empty(r->host.id)) {
+        mf_strlcpy(d.path, "host", sizeof(d.path));
+        rc = fail(&d, "id", MF_ERR_INVALID, "must not be empty");
+        goto out;
+    }
+    d.path[0] = '\0';
+
+    DEC_ARRAY("sources", sources, nsources, capsources, mf_source, dec_source(&d, e_, el_));
+    DEC_ARRAY("servers", servers, nservers, capservers, mf_server,
+              dec_server(&d, e_, el_, r->nsources));
+    DEC_ARRAY("accounts", accounts, naccounts, capaccounts, mf_account,
+              dec_account(&d, e_, el_, r->nsources));
+    DEC_ARRAY("probes", probes, nprobes, capprobes, mf_probe, dec_probe(&d, e_, el_));
+    if ((rc = check_refs(&d, r)))
+        goto out;
+out:
+    if (rc != MF_OK) {
+        mf_report_free(r);
+        return rc;
+    }
+    *out = r;
+    return MF_OK;
+}
+
+mf_code mf_report_decode(mf_report **out, const char *data, size_t len, mf_error *err)
+{
+    *out = NULL;
+    if (len > MF_REPORT_MAX_BYTES)
+        return mf_error_set(err, MF_ERR_TOOBIG, "report of %zu bytes is over the limit of %d",
+                            len, MF_REPORT_MAX_BYTES);
+    json_error_t je;
+    /* JSON_REJECT_DUPLICATES: two "port" members in one object is an attack or a bug. */
+    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        if (err) {
+            mf_error_set(err, MF_ERR_PARSE, "invalid JSON: %s", je.text);
+            mf_error_set_pos(err, je.line, je.column);
+        }
+        return MF_ERR_PARSE;
+    }
+    mf_code rc = mf_report_from_json(out, root, err);
+    json_decref(root);
+    return rc;
+}
