@@ -92,8 +92,8 @@ static mf_code scan_users_root(mf_report *r, const char *root, const mf_scan_opt
 mf_code mf_discover(mf_report *r, const mf_discover_opts *opts)
 {
     mf_code rc = MF_OK;
-    bool any_home = opts->homes && opts->homes[0];
-    for (size_t i = 0; any_home && opts->homes[i]; i++) {
+    bool any_home = opts->nhomes > 0;
+    for (size_t i = 0; i < opts->nhomes; i++) {
         const char *p = opts->homes[i];
         char *user = mf_strdup(base_name(p));
         char *path = mf_strdup(p);
@@ -126,7 +126,7 @@ mf_code mf_discover(mf_report *r, const mf_discover_opts *opts)
         if ((rc = scan_users_root(r, root, &opts->scan)))
             return rc;
     }
-    for (size_t i = 0; opts->profile_dirs && opts->profile_dirs[i]; i++)
+    for (size_t i = 0; i < opts->nprofile_dirs; i++)
         if ((rc = mf_profiles_scan_dir(r, opts->profile_dirs[i], &opts->scan)))
             return rc;
     if (opts->installed_profiles && (rc = mf_platform_scan_installed_profiles(r, &opts->scan)))
@@ -140,7 +140,10 @@ size_t mf_report_failed_sources(const mf_report *r)
     size_t n = 0;
     for (size_t i = 0; i < r->nsources; i++) {
         mf_source_status s = r->sources[i].status;
-        if (s == MF_SRC_UNREADABLE || s == MF_SRC_MALFORMED || s == MF_SRC_TOO_LARGE)
+        /* A home or users root the operator named and that is not there counts too. */
+        bool named = mf_streq(r->sources[i].client, "system");
+        if (s == MF_SRC_UNREADABLE || s == MF_SRC_MALFORMED || s == MF_SRC_TOO_LARGE ||
+            (named && s == MF_SRC_MISSING))
             n++;
     }
     return n;

@@ -6,9 +6,11 @@
 #include "source.h"
 
 typedef struct mf_discover_opts {
-    const char *const *homes; /* --home DIR (repeatable); NULL-terminated, may be NULL */
+    const char *const *homes; /* --home DIR (repeatable) */
+    size_t nhomes;
     const char *users_root;   /* --users-root DIR; NULL: the platform default when no --home */
-    const char *const *profile_dirs; /* --profiles DIR (repeatable); NULL-terminated */
+    const char *const *profile_dirs; /* --profiles DIR (repeatable) */
+    size_t nprofile_dirs;
     bool installed_profiles;  /* also read the OS's installed profiles (macOS) */
     mf_scan_opts scan;
 } mf_discover_opts;
@@ -22,8 +24,9 @@ const char *mf_default_users_root(void); /* = mf_platform_users_root() */
 mf_code mf_discover(mf_report *r, const mf_discover_opts *opts);
 
 /* The number of sources whose status counts as a failure (unreadable, malformed,
- * too-large). "missing" does not count: it means a file that another file named is
- * absent, which is itself worth reporting but not a failure of the agent. */
+ * too-large, and a --home or users root that is missing). A missing client file does
+ * not count: it means a file that another file named is absent, which is worth
+ * reporting but not a failure of the agent. */
 size_t mf_report_failed_sources(const mf_report *r);
 
 #endif
