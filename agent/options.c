@@ -24,6 +24,7 @@ enum {
     OPT_IDENTITY,
     OPT_KNOWN_HOSTS,
     OPT_OUTBOX,
+    OPT_RESPECT_BACKOFF,
 };
 
 static const struct option long_opts[] = {
@@ -45,6 +46,7 @@ static const struct option long_opts[] = {
     {"identity", required_argument, NULL, OPT_IDENTITY},
     {"known-hosts", required_argument, NULL, OPT_KNOWN_HOSTS},
     {"outbox", required_argument, NULL, OPT_OUTBOX},
+    {"respect-backoff", no_argument, NULL, OPT_RESPECT_BACKOFF},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -66,8 +68,9 @@ static const cmd_info commands[] = {
      "json", false},
     {"doctor", "Connection Doctor for every SMTP server, with advice", "json color colour", true},
     {"send", "collect, probe, queue the report and ship everything queued",
-     "no-probe config collector identity known-hosts outbox", true},
-    {"flush", "ship what is queued", "config collector identity known-hosts outbox", false},
+     "no-probe config collector identity known-hosts outbox respect-backoff", true},
+    {"flush", "ship what is queued",
+     "config collector identity known-hosts outbox respect-backoff", false},
 };
 
 static const cmd_info *find_cmd(const char *name)
@@ -131,7 +134,9 @@ static void usage_cmd(FILE *f, const cmd_info *c)
                    "  --collector USER@HOST[:PORT]\n"
                    "  --identity KEYFILE   SSH private key (Ed25519 or RSA)\n"
                    "  --known-hosts FILE   pinned host keys of the collector\n"
-                   "  --outbox DIR         queue folder\n");
+                   "  --outbox DIR         queue folder\n"
+                   "  --respect-backoff    do not ship while the retry back-off runs (for\n"
+                   "                       scheduled runs; a person's run always tries)\n");
     fprintf(f, "Logging:\n  -v, --verbose        more detail (repeat for more)\n"
                "  -q, --quiet          errors only\n"
                "  -h, --help           this help\n");
@@ -253,10 +258,12 @@ mf_code mf_agent_opts_parse(mf_agent_opts *o, int argc, char **argv)
         case OPT_TIMEOUT:
             if (parse_int_opt("timeout", optarg, 1, 3600, &o->timeout_s))
                 return MF_ERR_USAGE;
+            o->timeout_set = true;
             break;
         case OPT_CONCURRENCY:
             if (parse_int_opt("concurrency", optarg, 1, 1024, &o->concurrency))
                 return MF_ERR_USAGE;
+            o->concurrency_set = true;
             break;
         case OPT_JSON:
             o->json = true;
@@ -291,6 +298,9 @@ mf_code mf_agent_opts_parse(mf_agent_opts *o, int argc, char **argv)
             break;
         case OPT_OUTBOX:
             o->outbox = optarg;
+            break;
+        case OPT_RESPECT_BACKOFF:
+            o->respect_backoff = true;
             break;
         default:
             fprintf(stderr, "mailfleet-agent %s: unexpected option\n", c->name);

@@ -22,6 +22,8 @@ typedef struct mf_agent_opts {
     const char *ca_file;  /* --ca-file FILE */
     int timeout_s;        /* --timeout SECONDS (default 20) */
     int concurrency;      /* --concurrency N (default 16) */
+    bool timeout_set;     /* --timeout was given (it then wins over the configuration) */
+    bool concurrency_set; /* --concurrency was given */
     /* output */
     const char *output;   /* -o FILE */
     bool json;            /* --json (doctor, list) */
@@ -33,6 +35,8 @@ typedef struct mf_agent_opts {
     const char *identity; /* --identity KEYFILE */
     const char *known_hosts; /* --known-hosts FILE */
     const char *outbox;   /* --outbox DIR */
+    bool respect_backoff; /* --respect-backoff (send, flush): skip shipping while the
+                           * outbox's retry back-off runs (the LaunchDaemon's runs) */
     /* logging */
     int verbosity;        /* -v adds one, -q sets -1 */
 } mf_agent_opts;

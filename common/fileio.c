@@ -134,7 +134,10 @@ char *mf_path_join(const char *a, const char *b)
         la--;
     while (*b == '/')
         b++;
-    return mf_asprintf("%.*s/%s", (int)la, a, b);
+    /* "/" keeps its one slash: "/" + "Users" is "/Users", not "//Users" (POSIX leaves a
+     * leading "//" implementation-defined). */
+    const char *sep = la > 0 && a[la - 1] == '/' ? "" : "/";
+    return mf_asprintf("%.*s%s%s", (int)la, a, sep, b);
 }
 
 mf_code mf_file_write_atomic(const char *path, const void *data, size_t len, mf_error *err)

@@ -293,8 +293,10 @@ mf_code mf_server_set_hostname(mf_server *s, const char *raw)
         free(norm);
         return MF_OK;
     }
-    size_t rl = strlen(raw);
-    bool ws = isspace((unsigned char)raw[0]) || (rl && isspace((unsigned char)raw[rl - 1]));
+    bool ws = false; /* leading, trailing or inner white space: all are wrong in a host name */
+    for (const char *p = raw; *p; p++)
+        if (isspace((unsigned char)*p))
+            ws = true;
     bool uc = false;
     for (const char *p = raw; *p; p++)
         if (isupper((unsigned char)*p))

@@ -1,5 +1,6 @@
 #include "report_json.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,6 +206,10 @@ char *mf_report_encode(const mf_report *r, int pretty)
 /* Strings longer than this in a report are refused: no legitimate field needs it. */
 #define FIELD_MAX 65536
 
+/* collected_at must lie in 0000-01-01T00:00:00Z .. 9999-12-31T23:59:59Z. */
+#define COLLECTED_AT_MIN (-62167219200LL)
+#define COLLECTED_AT_MAX 253402300799LL
+
 typedef struct dec {
     mf_error *err;
     char path[MF_ERROR_FIELD_MAX];
@@ -397,7 +402,7 @@ static mf_code dec_server(dec *d, json_t *o, mf_server *s, size_t nsources)
     bool present;
     s->source = -1;
     if ((rc = get_str(d, o, "id", REQ, &s->id)) || (rc = get_str(d, o, "user", 0, &s->user)) ||
-        (rc = get_str(d, o, "client", REQ, &s->client)) ||
+        (rc = get_str(d, o, "client", REQ | NULLABLE, &s->client)) ||
         (rc = get_str(d, o, "hostname", REQ | NULLABLE, &s->hostname)) ||
         (rc = get_str(d, o, "hostname_raw", 0, &s->hostname_raw)) ||
         (rc = get_str(d, o, "provider", 0, &s->provider)) ||
@@ -427,7 +432,8 @@ static mf_code dec_account(dec *d, json_t *o, mf_account *a, size_t nsources)
     bool present;
     a->source = -1;
     if ((rc = get_str(d, o, "id", REQ, &a->id)) || (rc = get_str(d, o, "user", 0, &a->user)) ||
-        (rc = get_str(d, o, "client", REQ, &a->client)) || (rc = get_str(d, o, "type", 0, &a->type)) ||
+        (rc = get_str(d, o, "client", REQ | NULLABLE, &a->client)) ||
+        (rc = get_str(d, o, "type", 0, &a->type)) ||
         (rc = get_str(d, o, "description", 0, &a->description)) ||
         (rc = get_str(d, o, "smtp", 0, &a->smtp)) || (rc = get_str(d, o, "smtp_ref", 0, &a->smtp_ref)) ||
         (rc = get_strv(d, o, "emails", 0, &a->emails)) || (rc = get_flags(d, o, &a->flags)))
@@ -457,6 +463,9 @@ static mf_code dec_probe(dec *d, json_t *o, mf_probe *p)
 {
     mf_code rc;
     long long v = 0;
+    /* A phase missing from "phases" was not reached (-1), as mf_report_add_probe sets. */
+    for (int i = 0; i < MF_PHASE__COUNT; i++)
+        p->phase_ms[i] = -1;
     if ((rc = get_str(d, o, "hostname", REQ | NULLABLE, &p->hostname)) ||
         (rc = get_int(d, o, "port", REQ, 0, 65535, &v, NULL)))
         return rc;
@@ -555,57 +564,116 @@ static mf_code dec_probe(dec *d, json_t *o, mf_probe *p)
         }                                                                                         \
     } while (0)
 
+/* Ids sorted for lookups: check_refs runs on untrusted input, and a document of 1 MiB
+ * can hold tens of thousands of ids, so pairwise comparisons would be quadratic. */
+typedef struct idref {
+    const char *id;
+    size_t idx;
+} idref;
+
+static int idref_cmp(const void *a, const void *b)
+{
+    const idref *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static int idref_key_cmp(const void *key, const void *el)
+{
+    return strcmp((const char *)key, ((const idref *)el)->id);
+}
+
+/* Sort the ids of n elements of an array (base, stride), whose id is the char * at
+ * offset off, into a new array (*out, caller frees). */
+static mf_code sort_ids(idref **out, const void *base, size_t n, size_t stride, size_t off)
+{
+    *out = malloc((n ? n : 1) * sizeof(idref));
+    if (!*out)
+        return MF_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        (*out)[i].id = *(char *const *)((const char *)base + i * stride + off);
+        (*out)[i].idx = i;
+    }
+    qsort(*out, n, sizeof(idref), idref_cmp);
+    return MF_OK;
+}
+
+/* The lowest index that repeats an earlier element's id, or (size_t)-1. */
+static size_t first_duplicate(const idref *ids, size_t n)
+{
+    size_t best = (size_t)-1;
+    for (size_t k = 1; k < n; k++)
+        if (strcmp(ids[k].id, ids[k - 1].id) == 0 && ids[k].idx < best)
+            best = ids[k].idx;
+    return best;
+}
+
+static bool has_id(const idref *ids, size_t n, const char *id)
+{
+    return bsearch(id, ids, n, sizeof(idref), idref_key_cmp) != NULL;
+}
+
 static mf_code check_refs(dec *d, mf_report *r)
 {
-    for (size_t i = 0; i < r->nservers; i++) {
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(r->servers[i].id, r->servers[j].id) == 0) {
-                snprintf(d->path, sizeof(d->path), "servers[%zu]", i);
-                return fail(d, "id", MF_ERR_INVALID, "duplicate server id \"%.64s\"",
-                            r->servers[i].id);
-            }
+    idref *sids = NULL, *aids = NULL;
+    mf_code rc = MF_OK;
+    size_t dup;
+    if (sort_ids(&sids, r->servers, r->nservers, sizeof(mf_server), offsetof(mf_server, id)) ||
+        sort_ids(&aids, r->accounts, r->naccounts, sizeof(mf_account),
+                 offsetof(mf_account, id))) {
+        rc = fail(d, NULL, MF_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((dup = first_duplicate(sids, r->nservers)) != (size_t)-1) {
+        snprintf(d->path, sizeof(d->path), "servers[%zu]", dup);
+        rc = fail(d, "id", MF_ERR_INVALID, "duplicate server id \"%.64s\"", r->servers[dup].id);
+        goto out;
+    }
+    if ((dup = first_duplicate(aids, r->naccounts)) != (size_t)-1) {
+        snprintf(d->path, sizeof(d->path), "accounts[%zu]", dup);
+        rc = fail(d, "id", MF_ERR_INVALID, "duplicate account id \"%.64s\"", r->accounts[dup].id);
+        goto out;
     }
     for (size_t i = 0; i < r->naccounts; i++) {
         mf_account *a = &r->accounts[i];
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(a->id, r->accounts[j].id) == 0) {
-                snprintf(d->path, sizeof(d->path), "accounts[%zu]", i);
-                return fail(d, "id", MF_ERR_INVALID, "duplicate account id \"%.64s\"", a->id);
-            }
-        if (a->smtp && mf_report_server_index(r, a->smtp) < 0) {
+        if (a->smtp && !has_id(sids, r->nservers, a->smtp)) {
             snprintf(d->path, sizeof(d->path), "accounts[%zu]", i);
-            return fail(d, "smtp", MF_ERR_INVALID, "names server \"%.64s\", which is not in servers",
-                        a->smtp);
+            rc = fail(d, "smtp", MF_ERR_INVALID, "names server \"%.64s\", which is not in servers",
+                      a->smtp);
+            goto out;
         }
     }
     for (size_t i = 0; i < r->nservers; i++) {
         mf_server *s = &r->servers[i];
-        for (size_t k = 0; k < s->used_by.n; k++) {
-            bool found = false;
-            for (size_t j = 0; j < r->naccounts && !found; j++)
-                found = strcmp(r->accounts[j].id, s->used_by.v[k]) == 0;
-            if (!found) {
+        for (size_t k = 0; k < s->used_by.n; k++)
+            if (!has_id(aids, r->naccounts, s->used_by.v[k])) {
                 snprintf(d->path, sizeof(d->path), "servers[%zu]", i);
                 char key[48];
                 snprintf(key, sizeof(key), "used_by[%zu]", k);
-                return fail(d, key, MF_ERR_INVALID, "names account \"%.64s\", which is not in accounts",
-                            s->used_by.v[k]);
+                rc = fail(d, key, MF_ERR_INVALID,
+                          "names account \"%.64s\", which is not in accounts", s->used_by.v[k]);
+                goto out;
             }
-        }
     }
     for (size_t i = 0; i < r->nprobes; i++) {
         mf_probe *p = &r->probes[i];
         for (size_t k = 0; k < p->servers.n; k++)
-            if (mf_report_server_index(r, p->servers.v[k]) < 0) {
+            if (!has_id(sids, r->nservers, p->servers.v[k])) {
                 snprintf(d->path, sizeof(d->path), "probes[%zu]", i);
                 char key[48];
                 snprintf(key, sizeof(key), "servers[%zu]", k);
-                return fail(d, key, MF_ERR_INVALID, "names server \"%.64s\", which is not in servers",
-                            p->servers.v[k]);
+                rc = fail(d, key, MF_ERR_INVALID,
+                          "names server \"%.64s\", which is not in servers", p->servers.v[k]);
+                goto out;
             }
     }
     d->path[0] = '\0';
-    return MF_OK;
+out:
+    free(sids);
+    free(aids);
+    return rc;
 }
 
 mf_code mf_report_from_json(mf_report **out, json_t *root, mf_error *err)
@@ -641,7 +709,10 @@ mf_code mf_report_from_json(mf_report **out, json_t *root, mf_error *err)
     if ((rc = get_str(&d, root, "collected_at", REQ, &w)))
         goto out;
     int64_t t;
-    if (mf_time_parse_rfc3339(w, &t) != MF_OK || strlen(w) >= sizeof(r->collected_at)) {
+    /* The range check keeps the normalised form a four-digit year after the offset is
+     * applied ("0000-01-01T00:00:00+01:00" is in year -1), so it decodes again. */
+    if (mf_time_parse_rfc3339(w, &t) != MF_OK || strlen(w) >= sizeof(r->collected_at) ||
+        t < COLLECTED_AT_MIN || t > COLLECTED_AT_MAX) {
         rc = fail(&d, "collected_at", MF_ERR_INVALID, "is not an RFC 3339 UTC time");
         free(w);
         goto out;

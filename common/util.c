@@ -195,7 +195,10 @@ void mf_time_format_rfc3339(int64_t t, char *out, size_t outsz)
         mf_strlcpy(out, "1970-01-01T00:00:00Z", outsz);
         return;
     }
-    strftime(out, outsz, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    /* Not strftime's %Y: glibc does not pad years below 1000 to four digits, which
+     * would give text that is not RFC 3339 (and that mf_time_parse_rfc3339 refuses). */
+    snprintf(out, outsz, "%04lld-%02d-%02dT%02d:%02d:%02dZ", (long long)tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 void mf_time_now_rfc3339(char *out, size_t outsz)
@@ -237,6 +240,11 @@ mf_code mf_time_parse_rfc3339(const char *s, int64_t *out)
     if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh < 0 || hh > 23 || mm < 0 || mm > 59 ||
         ss < 0 || ss > 60)
         return MF_ERR_PARSE;
+    /* The day must exist in that month: 2023-02-30 is not a date. */
+    static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (day > mdays[mon - 1] || (mon == 2 && day == 29 && !leap))
+        return MF_ERR_PARSE;
     const char *p = s + 19;
     if (*p == '.') {
         p++;
@@ -249,7 +257,9 @@ mf_code mf_time_parse_rfc3339(const char *s, int64_t *out)
     if (*p == 'Z' || *p == 'z') {
         p++;
     } else if (*p == '+' || *p == '-') {
-        int oh = two(p + 1), om = p[3] == ':' ? two(p + 4) : -1;
+        /* Look at p[3] only once p[1] and p[2] are known digits: the string may end
+         * right after the sign. */
+        int oh = two(p + 1), om = oh >= 0 && p[3] == ':' ? two(p + 4) : -1;
         if (oh < 0 || om < 0 || oh > 23 || om > 59)
             return MF_ERR_PARSE;
         offset = (int64_t)(oh * 3600 + om * 60) * (*p == '+' ? 1 : -1);

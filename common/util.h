@@ -1,6 +1,7 @@
 /* util.h: small string, number and vector helpers with explicit bounds.
  *
- * mailfleet bans sprintf/strcpy/strcat/atoi/gets/strtok (tests/tools/check_banned.sh);
+ * mailfleet bans the unbounded C string and number functions (see
+ * tests/tools/check_banned.sh);
  * these are the replacements.
  */
 #ifndef MF_UTIL_H
