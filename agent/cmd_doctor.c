@@ -247,7 +247,8 @@ static void print_advice(const mf_advice_list *adv, const mf_server *s, const st
     }
 }
 
-static int doctor_json(const mf_report *r, const mf_advice_list *adv, size_t nok, size_t nbad)
+static int doctor_json(const mf_report *r, const mf_advice_list *adv, size_t nok, size_t nbad,
+                       size_t nskip)
 {
     json_t *root = mf_report_to_json(r);
     json_t *arr = json_array();
@@ -261,8 +262,9 @@ static int doctor_json(const mf_report *r, const mf_advice_list *adv, size_t nok
                                              "level", mf_advice_level_name(adv->v[i].level),
                                              "text", adv->v[i].text));
     json_t *out = json_pack(
-        "{s:{s:I, s:I, s:I, s:I, s:I}, s:O, s:O, s:O, s:O, s:o}", "summary", "servers",
-        (json_int_t)r->nservers, "probes", (json_int_t)r->nprobes, "ok", (json_int_t)nok,
+        "{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:O, s:O, s:O, s:O, s:o}", "summary", "servers",
+        (json_int_t)r->nservers, "probes", (json_int_t)(nok + nbad), "ok", (json_int_t)nok,
+        "skipped", (json_int_t)nskip,
         "problems", (json_int_t)nbad, "failed_sources", (json_int_t)mf_report_failed_sources(r),
         "servers", json_object_get(root, "servers"), "accounts", json_object_get(root, "accounts"),
         "sources", json_object_get(root, "sources"), "probes", json_object_get(root, "probes"),
@@ -289,9 +291,11 @@ int mf_cmd_doctor(mf_agent_opts *o)
     bool color = o->color == 1 || (o->color == -1 && isatty(STDOUT_FILENO) && !getenv("NO_COLOR"));
     const style *st = color ? &ansi : &plain;
 
-    size_t nok = 0, nbad = 0;
+    size_t nok = 0, nbad = 0, nskip = 0;
     for (size_t i = 0; i < r->nprobes; i++) {
-        if (probe_ok(&r->probes[i]))
+        if (r->probes[i].outcome == MF_OUT_SKIPPED)
+            nskip++;
+        else if (probe_ok(&r->probes[i]))
             nok++;
         else
             nbad++;
@@ -309,16 +313,18 @@ int mf_cmd_doctor(mf_agent_opts *o)
         }
     }
     if (o->json) {
-        status = doctor_json(r, &adv, nok, nbad);
+        status = doctor_json(r, &adv, nok, nbad, nskip);
         goto out;
     }
 
     printf("%sConnection Doctor%s: %zu SMTP server entr%s, %zu probe%s: %zu ok, %zu with "
            "problems\n",
-           st->bold, st->off, r->nservers, r->nservers == 1 ? "y" : "ies", r->nprobes,
-           r->nprobes == 1 ? "" : "s", nok, nbad);
+           st->bold, st->off, r->nservers, r->nservers == 1 ? "y" : "ies", nok + nbad,
+           nok + nbad == 1 ? "" : "s", nok, nbad);
     for (size_t i = 0; i < r->nprobes; i++) {
         const mf_probe *p = &r->probes[i];
+        if (p->outcome == MF_OUT_SKIPPED || !p->hostname)
+            continue; /* shown under "Not probed" */
         bool ok = probe_ok(p);
         printf("\n%s%s%s:%d%s  (%s)\n", st->bold, ok ? "" : st->bad, p->hostname, p->port, st->off,
                security_words(p->security));

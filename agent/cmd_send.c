@@ -2,8 +2,9 @@
  *
  * Exit status: 0 when every queued report was acknowledged (or nothing was queued) and,
  * for send, every source was read; 1 when some reports stay queued or were refused, or
- * a source failed (the reasons are printed); 2 for a usage or configuration error. A run started with --respect-backoff (the LaunchDaemon's) does
- * not connect while the outbox's back-off runs; a person's run always tries. */
+ * a source failed (the reasons are printed); 2 for a usage or configuration error. A run started
+ * with --respect-backoff (the LaunchDaemon's) does not connect while the outbox's back-off runs; a
+ * person's run always tries. */
 #include "commands.h"
 #include "config.h"
 #include "log.h"
@@ -33,7 +34,7 @@ static mf_code load_cb(void *ctx, size_t i, size_t max, char **data, size_t *len
 {
     send_ctx *c = ctx;
     memcpy(id, c->v[i].report_id, 37);
-    return mf_outbox_read(c->ob, &c->v[i], max, data, len, err);
+    return mf_outbox_read(data, len, c->ob, &c->v[i], max, err);
 }
 
 static void answer_cb(void *ctx, size_t i, const mf_ship_answer *a)
@@ -68,10 +69,10 @@ static void answer_cb(void *ctx, size_t i, const mf_ship_answer *a)
     }
     case MF_SHIP_RETRY:
         c->retry++;
-        snprintf(c->last_nack, sizeof(c->last_nack), "the collector cannot store reports now: %s %s",
-                 a->reason, a->text);
-        mf_log_warn("report %s not stored by the collector (%s %s); it stays queued",
-                    e->report_id, a->reason, a->text);
+        snprintf(c->last_nack, sizeof(c->last_nack),
+                 "the collector cannot store reports now: %s %s", a->reason, a->text);
+        mf_log_warn("report %s not stored by the collector (%s %s); it stays queued", e->report_id,
+                    a->reason, a->text);
         break;
     default:
         break;
@@ -114,9 +115,9 @@ static void print_hostkey_help(const mf_agent_config *cfg, const mf_ship_hostkey
             "  %s\n"
             "or, from a trusted network: ssh-keyscan -p %d -t %s %s >> %s\n",
             hk->host_pattern, hk->type, hk->fingerprint,
-            hk->file_missing ? "(the known_hosts file does not exist yet)\n" : "",
-            hk->keyscan_type, cfg->known_hosts, hk->line ? hk->line : "(unavailable)",
-            cfg->collector_port, hk->keyscan_type, cfg->collector_host, cfg->known_hosts);
+            hk->file_missing ? "(the known_hosts file does not exist yet)\n" : "", hk->keyscan_type,
+            cfg->known_hosts, hk->line ? hk->line : "(unavailable)", cfg->collector_port,
+            hk->keyscan_type, cfg->collector_host, cfg->known_hosts);
 }
 
 /* Collect a report and queue it. Returns false when no report could be queued;
@@ -150,8 +151,7 @@ static bool collect_and_queue(mf_agent_opts *o, const mf_agent_config *cfg, mf_o
         rc = mf_privacy_pseudonymise(r, cfg->fleet_key, cfg->fleet_key_len,
                                      cfg->pseudonymise_hostname ? MF_PRIVACY_HOSTNAME : 0);
         if (rc != MF_OK) {
-            mf_log_error("cannot pseudonymise the report: %s; it was not queued",
-                         mf_strerror(rc));
+            mf_log_error("cannot pseudonymise the report: %s; it was not queued", mf_strerror(rc));
             ok = false;
         }
     }
@@ -215,7 +215,7 @@ int mf_cmd_send(mf_agent_opts *o)
         queued_ok = collect_and_queue(o, &cfg, ob, &sources_ok);
 
     mf_error_clear(&err);
-    if ((rc = mf_outbox_list(ob, &v, &n, &err)) != MF_OK) {
+    if ((rc = mf_outbox_list(&v, &n, ob, &err)) != MF_OK) {
         mf_log_error("outbox: %s", mf_error_format(&err, msg, sizeof(msg)));
         goto out;
     }
@@ -226,7 +226,7 @@ int mf_cmd_send(mf_agent_opts *o)
         goto out;
     }
     mf_outbox_state st;
-    if (mf_outbox_state_load(ob, &st, &err) != MF_OK)
+    if (mf_outbox_state_load(&st, ob, &err) != MF_OK)
         goto out;
     int64_t now = (int64_t)time(NULL);
     if (o->respect_backoff && st.next_attempt > now) {
@@ -287,13 +287,14 @@ int mf_cmd_send(mf_agent_opts *o)
         else
             printf("shipped %zu report(s) to %s\n", acked, where);
     }
-    if (left) {
+    if (left && st.next_attempt > 0) {
         char when[32];
         mf_time_format_rfc3339(st.next_attempt, when, sizeof(when));
         mf_log_error("%zu report(s) stay queued in %s; scheduled runs retry after %s, "
                      "'mailfleet-agent flush' retries now",
                      left, cfg.outbox, when);
-    }
+    } else if (left)
+        mf_log_error("%zu report(s) stay queued in %s; the next run retries", left, cfg.outbox);
     if (ctx.refused)
         mf_log_error("%zu report(s) refused by the collector, kept in %s/rejected/", ctx.refused,
                      cfg.outbox);

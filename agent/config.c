@@ -19,8 +19,8 @@
 #include <string.h>
 
 #define DEFAULT_USER "mailfleet"
-#define HOST_MAX 253
-#define USER_MAX 64
+#define HOST_MAX     253
+#define USER_MAX     64
 #define PATH_MAX_LEN 4096
 
 typedef enum vkind { V_STRING, V_INT, V_BOOL, V_OTHER } vkind;
@@ -43,8 +43,8 @@ typedef enum ktype {
     K_INT,
     K_BOOL,
     K_PRIVACY,
-    K_KEY,       /* fleet key text */
-    K_KEY_FILE,  /* path of a file holding the fleet key */
+    K_KEY,      /* fleet key text */
+    K_KEY_FILE, /* path of a file holding the fleet key */
 } ktype;
 
 typedef struct key_def {
@@ -89,8 +89,8 @@ const char *mf_config_key_name(mf_config_key k)
  * set by which key, so that "collector" and "collector_port" in one file conflict. */
 enum { PART_USER = 1, PART_HOST = 2, PART_PORT = 4 };
 typedef struct file_ctx {
-    const char *origin;  /* file path (or a label) */
-    char *dir;           /* folder of the file for relative paths; NULL: keep them relative */
+    const char *origin; /* file path (or a label) */
+    char *dir;          /* folder of the file for relative paths; NULL: keep them relative */
     unsigned by_collector, by_component;
     bool key_text, key_file;
 } file_ctx;
@@ -161,7 +161,8 @@ static size_t edit_distance(const char *a, const char *b)
         d[0][j] = j;
     for (size_t i = 1; i <= la; i++)
         for (size_t j = 1; j <= lb; j++) {
-            size_t cost = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t cost =
+                tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]) ? 0 : 1;
             size_t best = d[i - 1][j] + 1;
             if (d[i][j - 1] + 1 < best)
                 best = d[i][j - 1] + 1;
@@ -219,8 +220,7 @@ static bool user_ok(const char *u)
     return true;
 }
 
-mf_code mf_config_parse_collector(const char *s, char **user, char **host, int *port,
-                                  mf_error *err)
+mf_code mf_config_parse_collector(char **user, char **host, int *port, const char *s, mf_error *err)
 {
     *user = NULL;
     *host = NULL;
@@ -230,8 +230,7 @@ mf_code mf_config_parse_collector(const char *s, char **user, char **host, int *
         return mf_error_set(err, MF_ERR_CONFIG, "bad value: empty, expected USER@HOST[:PORT]");
     if (has_ctl_or_space(s))
         return mf_error_set(err, MF_ERR_CONFIG,
-                            "bad value: \"%.100s\" contains white space or a control character",
-                            s);
+                            "bad value: \"%.100s\" contains white space or a control character", s);
     const char *at = strchr(s, '@');
     const char *h = s;
     if (at) {
@@ -239,8 +238,7 @@ mf_code mf_config_parse_collector(const char *s, char **user, char **host, int *
         if (!*user)
             return MF_ERR_NOMEM;
         if (!user_ok(*user)) {
-            rc = mf_error_set(err, MF_ERR_CONFIG, "bad value: \"%.64s\" is not a user name",
-                              *user);
+            rc = mf_error_set(err, MF_ERR_CONFIG, "bad value: \"%.64s\" is not a user name", *user);
             goto out;
         }
         h = at + 1;
@@ -277,8 +275,7 @@ mf_code mf_config_parse_collector(const char *s, char **user, char **host, int *
         goto out;
     }
     if (!host_ok(*host)) {
-        rc = mf_error_set(err, MF_ERR_CONFIG, "bad value: \"%.100s\" is not a host name",
-                          *host);
+        rc = mf_error_set(err, MF_ERR_CONFIG, "bad value: \"%.100s\" is not a host name", *host);
         goto out;
     }
     if (portstr) {
@@ -329,8 +326,8 @@ static int b64val(int ch)
     return -1;
 }
 
-mf_code mf_config_decode_key(const char *text, size_t textlen, unsigned char *out,
-                             size_t *outlen, mf_error *err)
+mf_code mf_config_decode_key(unsigned char *out, size_t *outlen, const char *text, size_t textlen,
+                             mf_error *err)
 {
     *outlen = 0;
     while (textlen && isspace((unsigned char)*text))
@@ -346,7 +343,8 @@ mf_code mf_config_decode_key(const char *text, size_t textlen, unsigned char *ou
     size_t n = 0;
     if (hex) {
         if (textlen / 2 > MF_FLEET_KEY_MAX)
-            return mf_error_set(err, MF_ERR_CONFIG, "bad value: the fleet key is longer than %d bytes",
+            return mf_error_set(err, MF_ERR_CONFIG,
+                                "bad value: the fleet key is longer than %d bytes",
                                 MF_FLEET_KEY_MAX);
         for (size_t i = 0; i < textlen; i += 2)
             out[n++] = (unsigned char)(hexval((unsigned char)text[i]) * 16 +
@@ -462,11 +460,11 @@ static mf_code load_key_file(mf_agent_config *c, const char *path, mf_error *err
     mf_error_clear(&ferr);
     mf_code rc = mf_file_read(path, 4096, &data, &len, &ferr);
     if (rc != MF_OK)
-        return mf_error_set(err, MF_ERR_CONFIG, "bad value: cannot read the key file %s: %s",
-                            path, ferr.text);
+        return mf_error_set(err, MF_ERR_CONFIG, "bad value: cannot read the key file %s: %s", path,
+                            ferr.text);
     mf_error kerr;
     mf_error_clear(&kerr);
-    rc = mf_config_decode_key(data, len, c->fleet_key, &c->fleet_key_len, &kerr);
+    rc = mf_config_decode_key(c->fleet_key, &c->fleet_key_len, data, len, &kerr);
     if (rc != MF_OK)
         rc = mf_error_set(err, MF_ERR_CONFIG, "%s (in %s)", kerr.text, path);
     memset(data, 0, len);
@@ -503,7 +501,7 @@ static mf_code apply_key(mf_agent_config *c, file_ctx *fc, const char *name, con
     case K_COLLECTOR: {
         char *user, *host;
         int port;
-        if ((rc = mf_config_parse_collector(v->s, &user, &host, &port, err)) != MF_OK)
+        if ((rc = mf_config_parse_collector(&user, &host, &port, v->s, err)) != MF_OK)
             return rc;
         rc = apply_collector_parts(c, fc, user, host, port, err);
         break;
@@ -546,7 +544,8 @@ static mf_code apply_key(mf_agent_config *c, file_ctx *fc, const char *name, con
         /* fleet_key_file */
         if (fc->key_text) {
             free(p);
-            return mf_error_set(err, MF_ERR_CONFIG, "conflict: give fleet_key or fleet_key_file, not both");
+            return mf_error_set(err, MF_ERR_CONFIG,
+                                "conflict: give fleet_key or fleet_key_file, not both");
         }
         fc->key_file = true;
         rc = load_key_file(c, p, err);
@@ -555,9 +554,10 @@ static mf_code apply_key(mf_agent_config *c, file_ctx *fc, const char *name, con
     }
     case K_KEY:
         if (fc->key_file)
-            return mf_error_set(err, MF_ERR_CONFIG, "conflict: give fleet_key or fleet_key_file, not both");
+            return mf_error_set(err, MF_ERR_CONFIG,
+                                "conflict: give fleet_key or fleet_key_file, not both");
         fc->key_text = true;
-        rc = mf_config_decode_key(v->s, v->slen, c->fleet_key, &c->fleet_key_len, err);
+        rc = mf_config_decode_key(c->fleet_key, &c->fleet_key_len, v->s, v->slen, err);
         break;
     case K_PRIVACY:
         if (strcmp(v->s, "clear") == 0)
@@ -566,26 +566,45 @@ static mf_code apply_key(mf_agent_config *c, file_ctx *fc, const char *name, con
             c->privacy = MF_PRIVACY_PSEUDONYMISE;
         else
             return mf_error_set(err, MF_ERR_CONFIG,
-                                "bad value: \"%.64s\", expected \"clear\" or \"pseudonymise\"", v->s);
+                                "bad value: \"%.64s\", expected \"clear\" or \"pseudonymise\"",
+                                v->s);
         break;
     case K_INT: {
         if (v->kind != V_INT)
             return wrong_type(err, "an integer", v);
         if (v->i < k->min || v->i > k->max)
-            return mf_error_set(err, MF_ERR_CONFIG, "out of range: %lld is not between %lld and %lld",
-                                v->i, k->min, k->max);
+            return mf_error_set(err, MF_ERR_CONFIG,
+                                "out of range: %lld is not between %lld and %lld", v->i, k->min,
+                                k->max);
         if (k->id == MF_CFG_COLLECTOR_PORT && (rc = component_conflict(fc, PART_PORT, err)))
             return rc;
         switch (k->id) {
-        case MF_CFG_COLLECTOR_PORT: c->collector_port = (int)v->i; break;
-        case MF_CFG_OUTBOX_MAX_REPORTS: c->outbox_max_reports = v->i; break;
-        case MF_CFG_OUTBOX_MAX_BYTES: c->outbox_max_bytes = v->i; break;
-        case MF_CFG_SSH_TIMEOUT: c->ssh_timeout_s = (int)v->i; break;
-        case MF_CFG_RETRY_MIN: c->retry_min_s = (int)v->i; break;
-        case MF_CFG_RETRY_MAX: c->retry_max_s = (int)v->i; break;
-        case MF_CFG_PROBE_TIMEOUT: c->probe_timeout_s = (int)v->i; break;
-        case MF_CFG_PROBE_CONCURRENCY: c->probe_concurrency = (int)v->i; break;
-        default: return MF_ERR_INTERNAL;
+        case MF_CFG_COLLECTOR_PORT:
+            c->collector_port = (int)v->i;
+            break;
+        case MF_CFG_OUTBOX_MAX_REPORTS:
+            c->outbox_max_reports = v->i;
+            break;
+        case MF_CFG_OUTBOX_MAX_BYTES:
+            c->outbox_max_bytes = v->i;
+            break;
+        case MF_CFG_SSH_TIMEOUT:
+            c->ssh_timeout_s = (int)v->i;
+            break;
+        case MF_CFG_RETRY_MIN:
+            c->retry_min_s = (int)v->i;
+            break;
+        case MF_CFG_RETRY_MAX:
+            c->retry_max_s = (int)v->i;
+            break;
+        case MF_CFG_PROBE_TIMEOUT:
+            c->probe_timeout_s = (int)v->i;
+            break;
+        case MF_CFG_PROBE_CONCURRENCY:
+            c->probe_concurrency = (int)v->i;
+            break;
+        default:
+            return MF_ERR_INTERNAL;
         }
         break;
     }
@@ -617,14 +636,21 @@ static bool ignored_key(const char *name)
 static const char *json_type_name(const json_t *j)
 {
     switch (json_typeof(j)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: return "an integer";
-    case JSON_REAL: return "a real number";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
+    case JSON_INTEGER:
+        return "an integer";
+    case JSON_REAL:
+        return "a real number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    default: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    default:
+        return "null";
     }
 }
 
@@ -836,7 +862,7 @@ mf_code mf_agent_config_apply_opts(mf_agent_config *c, const mf_agent_opts *o, m
         int port;
         mf_error_set_file(err, "");
         mf_error_set_field(err, "--collector");
-        if (mf_config_parse_collector(o->collector, &user, &host, &port, err) != MF_OK)
+        if (mf_config_parse_collector(&user, &host, &port, o->collector, err) != MF_OK)
             return err ? (err->code = MF_ERR_USAGE) : MF_ERR_USAGE;
         file_ctx fc;
         memset(&fc, 0, sizeof(fc));
@@ -895,8 +921,9 @@ mf_code mf_agent_config_check(const mf_agent_config *c, mf_error *err)
     }
     if (c->retry_min_s > c->retry_max_s) {
         fail_at(c, c->origin[MF_CFG_RETRY_MIN] ? MF_CFG_RETRY_MIN : MF_CFG_RETRY_MAX, err);
-        return mf_error_set(err, MF_ERR_CONFIG, "out of range: retry_min (%d) is above retry_max (%d)",
-                            c->retry_min_s, c->retry_max_s);
+        return mf_error_set(err, MF_ERR_CONFIG,
+                            "out of range: retry_min (%d) is above retry_max (%d)", c->retry_min_s,
+                            c->retry_max_s);
     }
     return MF_OK;
 }

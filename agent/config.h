@@ -29,8 +29,8 @@
 #define MF_FLEET_KEY_MAX 256
 
 typedef enum mf_privacy_mode {
-    MF_PRIVACY_CLEAR = 0,      /* the report carries names and addresses as found */
-    MF_PRIVACY_PSEUDONYMISE,   /* names and addresses replaced (privacy.h) */
+    MF_PRIVACY_CLEAR = 0,    /* the report carries names and addresses as found */
+    MF_PRIVACY_PSEUDONYMISE, /* names and addresses replaced (privacy.h) */
 } mf_privacy_mode;
 
 /* Keys of the configuration, for mf_agent_config.origin. */
@@ -59,29 +59,29 @@ typedef enum mf_config_key {
 } mf_config_key;
 
 typedef struct mf_agent_config {
-    char *collector_host;   /* NULL until configured */
-    int collector_port;     /* default 22 */
-    char *collector_user;   /* default "mailfleet" */
-    char *identity;         /* SSH private key */
-    char *known_hosts;      /* pinned host keys */
-    char *outbox;           /* queue folder */
+    char *collector_host;         /* NULL until configured */
+    int collector_port;           /* default 22 */
+    char *collector_user;         /* default "mailfleet" */
+    char *identity;               /* SSH private key */
+    char *known_hosts;            /* pinned host keys */
+    char *outbox;                 /* queue folder */
     long long outbox_max_reports; /* default 100 */
     long long outbox_max_bytes;   /* default 20 MiB */
-    int ssh_timeout_s;      /* each step of the SSH exchange; default 30 */
-    int retry_min_s;        /* first back-off delay; default 60 */
-    int retry_max_s;        /* back-off cap; default 3600 */
-    int probe_timeout_s;    /* default 20 */
-    int probe_concurrency;  /* default 16 */
-    char *ca_file;          /* NULL: the system trust store */
+    int ssh_timeout_s;            /* each step of the SSH exchange; default 30 */
+    int retry_min_s;              /* first back-off delay; default 60 */
+    int retry_max_s;              /* back-off cap; default 3600 */
+    int probe_timeout_s;          /* default 20 */
+    int probe_concurrency;        /* default 16 */
+    char *ca_file;                /* NULL: the system trust store */
     bool no_probe;
     mf_privacy_mode privacy;
     unsigned char fleet_key[MF_FLEET_KEY_MAX];
-    size_t fleet_key_len;   /* 0 when no key is configured */
+    size_t fleet_key_len; /* 0 when no key is configured */
     bool pseudonymise_hostname;
     /* Where each key's value came from: a file path, "command line", or NULL for the
      * built-in default. Points into files or static storage. */
     const char *origin[MF_CFG__COUNT];
-    mf_strv files;          /* the files read, in order (owns the origin strings) */
+    mf_strv files; /* the files read, in order (owns the origin strings) */
 } mf_agent_config;
 
 /* The JSON/plist name of a key ("collector_port"). Never NULL for a valid key. */
@@ -120,15 +120,15 @@ mf_code mf_agent_config_load_paths(mf_agent_config *out, const char *const *base
 
 /* Parse "[USER@]HOST[:PORT]" (HOST may be a bracketed IPv6 address). Parts that are
  * absent come back as NULL / 0. *user and *host are the caller's. */
-mf_code mf_config_parse_collector(const char *s, char **user, char **host, int *port,
+mf_code mf_config_parse_collector(char **user, char **host, int *port, const char *s,
                                   mf_error *err);
 
 /* Decode a fleet key written as hex (only hex digits, even length) or base64 (standard
  * or URL-safe, padding optional), white space around it ignored, into out (size
  * MF_FLEET_KEY_MAX). MF_ERR_CONFIG with the reason when it is neither or when the key
  * is shorter than MF_FLEET_KEY_MIN bytes or longer than MF_FLEET_KEY_MAX. */
-mf_code mf_config_decode_key(const char *text, size_t textlen, unsigned char *out,
-                             size_t *outlen, mf_error *err);
+mf_code mf_config_decode_key(unsigned char *out, size_t *outlen, const char *text, size_t textlen,
+                             mf_error *err);
 
 void mf_agent_config_free(mf_agent_config *c);
 

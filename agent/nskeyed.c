@@ -10,7 +10,7 @@
 #include <string.h>
 
 typedef struct decoder {
-    plist_t objects;     /* the $objects array (borrowed) */
+    plist_t objects; /* the $objects array (borrowed) */
     uint32_t nobjects;
     unsigned char *busy; /* busy[i]: $objects[i] is being decoded (cycle detection) */
     size_t nodes;        /* output nodes made so far */
@@ -164,6 +164,11 @@ static mf_code decode_ns_dict(decoder *d, plist_t keys, plist_t objs, int depth,
     if (rc)
         return rc;
     uint32_t n = plist_array_get_size(keys);
+    if (n > MF_NSKEYED_MAX_DICT_KEYS)
+        return mf_error_set(d->err, MF_ERR_INVALID,
+                            "NSKeyedArchiver archive: a dictionary has %" PRIu32
+                            " keys, the limit is %u",
+                            n, MF_NSKEYED_MAX_DICT_KEYS);
     if (n != plist_array_get_size(objs))
         return mf_error_set(d->err, MF_ERR_INVALID,
                             "NSKeyedArchiver archive: NS.keys has %" PRIu32
@@ -202,13 +207,16 @@ out:
 
 /* A dictionary in $objects without $class (or any dictionary found inline): its values
  * decoded, keys kept. */
-static mf_code decode_plain_dict(decoder *d, plist_t dict, int depth, bool drop_class,
-                                 plist_t *out)
+static mf_code decode_plain_dict(decoder *d, plist_t dict, int depth, bool drop_class, plist_t *out)
 {
     *out = NULL;
     mf_code rc = count_node(d);
     if (rc)
         return rc;
+    if (plist_dict_get_size(dict) > MF_NSKEYED_MAX_DICT_KEYS)
+        return mf_error_set(d->err, MF_ERR_INVALID,
+                            "NSKeyedArchiver archive: an object has more than %u members",
+                            MF_NSKEYED_MAX_DICT_KEYS);
     plist_t res = plist_new_dict();
     if (!res)
         return mf_error_set(d->err, MF_ERR_NOMEM, "out of memory");
@@ -256,8 +264,8 @@ static mf_code member_of_type(decoder *d, plist_t member, const char *key, plist
     if (node_type(*out) != want) {
         plist_free(*out);
         *out = NULL;
-        return mf_error_set(d->err, MF_ERR_INVALID, "NSKeyedArchiver archive: %s is not %s",
-                            key, what);
+        return mf_error_set(d->err, MF_ERR_INVALID, "NSKeyedArchiver archive: %s is not %s", key,
+                            what);
     }
     return MF_OK;
 }
@@ -272,16 +280,15 @@ static mf_code decode_uuid(decoder *d, plist_t member, int depth, plist_t *out)
     const unsigned char *b = (const unsigned char *)plist_get_data_ptr(data, &n);
     if (n != 16 || !b) {
         plist_free(data);
-        return mf_error_set(d->err, MF_ERR_INVALID,
-                            "NSKeyedArchiver archive: NS.uuidbytes is %" PRIu64
-                            " bytes, expected 16",
-                            n);
+        return mf_error_set(
+            d->err, MF_ERR_INVALID,
+            "NSKeyedArchiver archive: NS.uuidbytes is %" PRIu64 " bytes, expected 16", n);
     }
     char text[37];
     snprintf(text, sizeof(text),
-             "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X", b[0],
-             b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-             b[14], b[15]);
+             "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X", b[0], b[1],
+             b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14],
+             b[15]);
     plist_free(data);
     return new_node(d, plist_new_string(text), out);
 }
@@ -337,10 +344,9 @@ static mf_code decode_class_object(decoder *d, plist_t obj, int depth, plist_t *
         plist_t ka = keys ? raw_array(d, keys) : NULL;
         plist_t oa = raw_array(d, objs);
         if ((keys && !ka) || !oa)
-            return mf_error_set(d->err, MF_ERR_INVALID,
-                                "NSKeyedArchiver archive: %s of %s is not an array",
-                                (keys && !ka) ? "NS.keys" : "NS.objects",
-                                plist_get_string_ptr(cname, NULL));
+            return mf_error_set(
+                d->err, MF_ERR_INVALID, "NSKeyedArchiver archive: %s of %s is not an array",
+                (keys && !ka) ? "NS.keys" : "NS.objects", plist_get_string_ptr(cname, NULL));
         return ka ? decode_ns_dict(d, ka, oa, depth, out) : decode_array(d, oa, depth, out);
     }
     if ((m = plist_dict_get_item(obj, "NS.string")))
@@ -484,8 +490,7 @@ mf_code mf_nskeyed_decode(plist_t *out, plist_t archive, mf_error *err)
     if (!root)
         return mf_error_set(err, MF_ERR_INVALID, "NSKeyedArchiver archive: $top has no root");
     if (!get_uid(root, &uid))
-        return mf_error_set(err, MF_ERR_INVALID,
-                            "NSKeyedArchiver archive: $top.root is not a UID");
+        return mf_error_set(err, MF_ERR_INVALID, "NSKeyedArchiver archive: $top.root is not a UID");
     decoder d = {0};
     d.objects = plist_dict_get_item(archive, "$objects");
     d.nobjects = plist_array_get_size(d.objects);
@@ -645,9 +650,8 @@ static mf_code bplist_guard(const unsigned char *p, size_t len, mf_error *err)
     uint64_t top = be_uint(t + 16, 8);
     s.table = be_uint(t + 24, 8);
     s.limit = MF_NSKEYED_MAX_PLIST_NODES;
-    if (s.offsz < 1 || s.offsz > 8 || s.refsz < 1 || s.refsz > 8 || s.nobj == 0 ||
-        s.nobj > s.end || s.table < 8 || s.table > s.end ||
-        s.nobj > (s.end - s.table) / s.offsz)
+    if (s.offsz < 1 || s.offsz > 8 || s.refsz < 1 || s.refsz > 8 || s.nobj == 0 || s.nobj > s.end ||
+        s.table < 8 || s.table > s.end || s.nobj > (s.end - s.table) / s.offsz)
         return bp_bad(&s, "has a damaged trailer");
     s.memo = calloc((size_t)s.nobj, sizeof(uint64_t));
     s.state = calloc((size_t)s.nobj, 1);

@@ -22,9 +22,15 @@
  *                                                 resolved) plus "$classname"
  *
  * Untrusted input: recursion depth, the number of output nodes (shared references are
- * copied, so a small archive could otherwise expand exponentially) and the input size
- * are bounded, and a UID that refers back to an object being decoded is an error.
- * Nothing is guessed: input that is not what it claims to be is an error with a message.
+ * copied, so a small archive could otherwise expand exponentially), the keys per
+ * dictionary and the input size are bounded, and a UID that refers back to an object
+ * being decoded is an error. Binary plists are measured before libplist parses them
+ * (libplist 2.2 copies a shared object once per reference and recurses per nesting
+ * level): more than MF_NSKEYED_MAX_PLIST_NODES values after expansion, a reference
+ * cycle, nesting deeper than 256 or a string with a NUL inside (libplist would cut it
+ * silently) is refused. A plain plist handed back is checked the same way (depth, size,
+ * no NUL in strings). Nothing is guessed: input that is not what it claims to be is an
+ * error with a message.
  */
 #ifndef MF_NSKEYED_H
 #define MF_NSKEYED_H
@@ -40,11 +46,16 @@
 #define MF_NSKEYED_MAX_BYTES (1024u * 1024u)
 /* Nesting depth of the decoded value (each UID hop and each container counts one). */
 #define MF_NSKEYED_MAX_DEPTH 64
-/* Nodes in the decoded tree. */
-#define MF_NSKEYED_MAX_NODES 100000u
+/* Nodes in the decoded tree (a real property value has a few dozen). */
+#define MF_NSKEYED_MAX_NODES 20000u
+/* Keys in one decoded dictionary (libplist 2.2 inserts in linear time, so a huge
+ * dictionary would cost quadratic time; real ones have a few dozen keys). */
+#define MF_NSKEYED_MAX_DICT_KEYS 4096u
 /* Nodes a binary plist may expand to when libplist parses it (it copies an object once
- * per reference), and nodes in a plain plist handed back. */
-#define MF_NSKEYED_MAX_PLIST_NODES 200000u
+ * per reference), and nodes in a plain plist handed back. Real ZVALUEs have at most a
+ * few hundred; at 200,000 a 400-byte fuzz input still cost seconds and 370 MB under
+ * ASan, so the cap is kept well above real data but far below that. */
+#define MF_NSKEYED_MAX_PLIST_NODES 20000u
 
 /* What a ZVALUE blob turned out to be. */
 typedef enum mf_nskeyed_kind {

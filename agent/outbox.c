@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define STATE_FILE "state.json"
-#define LOCK_FILE ".lock"
+#define STATE_FILE   "state.json"
+#define LOCK_FILE    ".lock"
 #define REJECTED_DIR "rejected"
-#define STALE_TMP_S 3600
+#define STALE_TMP_S  3600
 
 struct mf_outbox {
     char *dir;
@@ -127,8 +127,8 @@ static void clean_stale_temps(const char *dir)
     closedir(d);
 }
 
-mf_code mf_outbox_open(mf_outbox **out, const char *dir, long long max_reports,
-                       long long max_bytes, int lock_wait_s, mf_error *err)
+mf_code mf_outbox_open(mf_outbox **out, const char *dir, long long max_reports, long long max_bytes,
+                       int lock_wait_s, mf_error *err)
 {
     *out = NULL;
     mf_error_set_file(err, dir);
@@ -252,7 +252,7 @@ static mf_code list_dir(const char *dir, mf_outbox_entry **out, size_t *n, mf_er
     return MF_OK;
 }
 
-mf_code mf_outbox_list(const mf_outbox *ob, mf_outbox_entry **out, size_t *n, mf_error *err)
+mf_code mf_outbox_list(mf_outbox_entry **out, size_t *n, const mf_outbox *ob, mf_error *err)
 {
     return list_dir(ob->dir, out, n, err);
 }
@@ -316,7 +316,7 @@ mf_code mf_outbox_enqueue(mf_outbox *ob, mf_report *r, long long *dropped_out, m
     if (dropped_out)
         *dropped_out = 0;
     mf_outbox_state st;
-    mf_code rc = mf_outbox_state_load(ob, &st, err);
+    mf_code rc = mf_outbox_state_load(&st, ob, err);
     if (rc != MF_OK)
         return rc;
     r->dropped_reports = st.dropped_pending;
@@ -362,8 +362,8 @@ mf_code mf_outbox_enqueue(mf_outbox *ob, mf_report *r, long long *dropped_out, m
     return MF_OK;
 }
 
-mf_code mf_outbox_read(const mf_outbox *ob, const mf_outbox_entry *e, size_t cap, char **out,
-                       size_t *len, mf_error *err)
+mf_code mf_outbox_read(char **out, size_t *len, const mf_outbox *ob, const mf_outbox_entry *e,
+                       size_t cap, mf_error *err)
 {
     *out = NULL;
     char *p = mf_path_join(ob->dir, e->name);
@@ -401,8 +401,7 @@ static void cap_rejected(mf_outbox *ob)
     free(v);
 }
 
-mf_code mf_outbox_reject(mf_outbox *ob, const mf_outbox_entry *e, const char *reason,
-                         mf_error *err)
+mf_code mf_outbox_reject(mf_outbox *ob, const mf_outbox_entry *e, const char *reason, mf_error *err)
 {
     char *from = mf_path_join(ob->dir, e->name);
     char *to = mf_path_join(ob->rejected, e->name);
@@ -447,7 +446,7 @@ static bool get_ll(json_t *root, const char *key, long long *out)
     return true;
 }
 
-mf_code mf_outbox_state_load(const mf_outbox *ob, mf_outbox_state *out, mf_error *err)
+mf_code mf_outbox_state_load(mf_outbox_state *out, const mf_outbox *ob, mf_error *err)
 {
     memset(out, 0, sizeof(*out));
     char *path = mf_path_join(ob->dir, STATE_FILE);
@@ -505,13 +504,12 @@ mf_code mf_outbox_state_save(const mf_outbox *ob, const mf_outbox_state *st, mf_
     char next[32] = "";
     if (st->next_attempt > 0)
         mf_time_format_rfc3339(st->next_attempt, next, sizeof(next));
-    json_t *root = json_pack("{s:i, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:s}", "version", 1,
-                             "attempts", (json_int_t)st->attempts, "next_attempt",
-                             (json_int_t)st->next_attempt, "next_attempt_utc", next,
-                             "last_attempt", (json_int_t)st->last_attempt, "last_success",
-                             (json_int_t)st->last_success, "dropped_pending",
-                             (json_int_t)st->dropped_pending, "dropped_total",
-                             (json_int_t)st->dropped_total, "last_error", st->last_error);
+    json_t *root = json_pack(
+        "{s:i, s:I, s:I, s:s, s:I, s:I, s:I, s:I, s:s}", "version", 1, "attempts",
+        (json_int_t)st->attempts, "next_attempt", (json_int_t)st->next_attempt, "next_attempt_utc",
+        next, "last_attempt", (json_int_t)st->last_attempt, "last_success",
+        (json_int_t)st->last_success, "dropped_pending", (json_int_t)st->dropped_pending,
+        "dropped_total", (json_int_t)st->dropped_total, "last_error", st->last_error);
     char *text = root ? json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(root);
     char *path = mf_path_join(ob->dir, STATE_FILE);

@@ -41,21 +41,21 @@ typedef struct mf_outbox_entry {
 } mf_outbox_entry;
 
 typedef struct mf_outbox_state {
-    long long attempts;      /* consecutive failed shipping attempts */
-    int64_t next_attempt;    /* epoch seconds before which a --respect-backoff run waits */
-    int64_t last_attempt;    /* epoch seconds, 0 = never */
-    int64_t last_success;    /* epoch seconds of the last run that emptied the queue */
+    long long attempts;        /* consecutive failed shipping attempts */
+    int64_t next_attempt;      /* epoch seconds before which a --respect-backoff run waits */
+    int64_t last_attempt;      /* epoch seconds, 0 = never */
+    int64_t last_success;      /* epoch seconds of the last run that emptied the queue */
     long long dropped_pending; /* dropped by the caps, not yet carried by a report */
-    long long dropped_total; /* dropped since the outbox was created (for humans) */
-    char last_error[256];    /* why the last attempt failed, "" after a success */
+    long long dropped_total;   /* dropped since the outbox was created (for humans) */
+    char last_error[256];      /* why the last attempt failed, "" after a success */
 } mf_outbox_state;
 
 /* Open (creating it, and its rejected/ folder, when missing) the outbox at dir and take
  * its lock, waiting up to lock_wait_s seconds for another agent process to finish.
  * Caps: max_reports >= 1, max_bytes >= 1. *out is the caller's (mf_outbox_close).
  * MF_ERR_TIMEOUT when the lock stays held; errors name the folder. */
-mf_code mf_outbox_open(mf_outbox **out, const char *dir, long long max_reports,
-                       long long max_bytes, int lock_wait_s, mf_error *err);
+mf_code mf_outbox_open(mf_outbox **out, const char *dir, long long max_reports, long long max_bytes,
+                       int lock_wait_s, mf_error *err);
 /* Release the lock and free. NULL is allowed. */
 void mf_outbox_close(mf_outbox *ob);
 
@@ -63,7 +63,7 @@ const char *mf_outbox_dir(const mf_outbox *ob);
 
 /* The queued reports, oldest first. *out (caller frees with free()) may be NULL when
  * *n is 0. */
-mf_code mf_outbox_list(const mf_outbox *ob, mf_outbox_entry **out, size_t *n, mf_error *err);
+mf_code mf_outbox_list(mf_outbox_entry **out, size_t *n, const mf_outbox *ob, mf_error *err);
 
 /* Queue r: set r->dropped_reports from the state (the drops not yet announced), encode
  * it, write it atomically, then apply the caps. *dropped_out (may be NULL) is the
@@ -73,8 +73,8 @@ mf_code mf_outbox_enqueue(mf_outbox *ob, mf_report *r, long long *dropped_out, m
 
 /* Read a queued report's bytes, refusing more than cap (MF_ERR_TOOBIG). *out is the
  * caller's; MF_ERR_NOTFOUND when it has vanished. */
-mf_code mf_outbox_read(const mf_outbox *ob, const mf_outbox_entry *e, size_t cap, char **out,
-                       size_t *len, mf_error *err);
+mf_code mf_outbox_read(char **out, size_t *len, const mf_outbox *ob, const mf_outbox_entry *e,
+                       size_t cap, mf_error *err);
 
 /* Delete a report once the collector has acknowledged it. A report already gone is not
  * an error (another run shipped it). */
@@ -87,7 +87,7 @@ mf_code mf_outbox_reject(mf_outbox *ob, const mf_outbox_entry *e, const char *re
 
 /* Load the retry state; a missing file is the zero state. A corrupt one is logged and
  * replaced by the zero state (it must never stop shipping), so this fails only on OOM. */
-mf_code mf_outbox_state_load(const mf_outbox *ob, mf_outbox_state *out, mf_error *err);
+mf_code mf_outbox_state_load(mf_outbox_state *out, const mf_outbox *ob, mf_error *err);
 /* Write the retry state atomically. */
 mf_code mf_outbox_state_save(const mf_outbox *ob, const mf_outbox_state *st, mf_error *err);
 

@@ -27,8 +27,8 @@
 
 typedef struct bp {
     const unsigned char *d;
-    size_t len;     /* whole file */
-    size_t objend;  /* end of the object area (start of the trailer) */
+    size_t len;    /* whole file */
+    size_t objend; /* end of the object area (start of the trailer) */
     unsigned offsize, refsize;
     uint64_t nobj, top, offtab;
 } bp;
@@ -103,7 +103,8 @@ static mf_code bplist_guard(const char *data, size_t len, mf_error *err)
 {
     bp b = {.d = (const unsigned char *)data, .len = len};
     if (len < 8 + 32)
-        return mf_error_set(err, MF_ERR_PARSE, "binary property list is truncated (%zu bytes)", len);
+        return mf_error_set(err, MF_ERR_PARSE, "binary property list is truncated (%zu bytes)",
+                            len);
     const unsigned char *t = b.d + len - 32;
     b.offsize = t[6];
     b.refsize = t[7];
@@ -241,8 +242,8 @@ static mf_code xml_guard(const char *s, size_t len, mf_error *err)
         if (closing) {
             if (depth > 0)
                 depth--;
-        } else if (!selfclose && (n == left || p[n] == '>' || p[n] == '/' ||
-                                  isspace((unsigned char)p[n]))) {
+        } else if (!selfclose &&
+                   (n == left || p[n] == '>' || p[n] == '/' || isspace((unsigned char)p[n]))) {
             if (++depth > MF_PLIST_MAX_DEPTH)
                 return mf_error_set(err, MF_ERR_PARSE, "property list nests deeper than %d levels",
                                     MF_PLIST_MAX_DEPTH);
@@ -488,8 +489,7 @@ static size_t utf8_seq(const unsigned char *s)
     }
     if (c >= 0xF0 && c <= 0xF4) {
         unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4
-                                                                                             : 0;
+        return s[1] >= lo && s[1] <= hi && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 ? 4 : 0;
     }
     return 0;
 }
@@ -548,7 +548,7 @@ bool mf_plist_key_is_secret(const char *key)
     return false;
 }
 
-mf_code mf_plist_text_at(plist_t dict, const char *key, bool skip_empty, char **out)
+mf_code mf_plist_text_at(char **out, plist_t dict, const char *key, bool skip_empty)
 {
     *out = NULL;
     if (mf_plist_key_is_secret(key))
@@ -574,7 +574,7 @@ static mf_code push_text(mf_strv *sv, const char *s, size_t max)
     return mf_strv_push_owned(sv, t);
 }
 
-mf_code mf_plist_strv_at(plist_t dict, const char *key, size_t max, mf_strv *sv)
+mf_code mf_plist_strv_at(mf_strv *out, plist_t dict, const char *key, size_t max)
 {
     if (mf_plist_key_is_secret(key))
         return MF_ERR_INTERNAL;
@@ -582,14 +582,14 @@ mf_code mf_plist_strv_at(plist_t dict, const char *key, size_t max, mf_strv *sv)
     if (!v)
         return MF_OK;
     if (plist_get_node_type(v) == PLIST_STRING)
-        return push_text(sv, plist_get_string_ptr(v, NULL), max);
+        return push_text(out, plist_get_string_ptr(v, NULL), max);
     if (plist_get_node_type(v) != PLIST_ARRAY)
         return MF_OK;
     uint32_t n = plist_array_get_size(v);
-    for (uint32_t i = 0; i < n && sv->n < max; i++) {
+    for (uint32_t i = 0; i < n && out->n < max; i++) {
         plist_t e = plist_array_get_item(v, i);
         if (e && plist_get_node_type(e) == PLIST_STRING) {
-            mf_code rc = push_text(sv, plist_get_string_ptr(e, NULL), max);
+            mf_code rc = push_text(out, plist_get_string_ptr(e, NULL), max);
             if (rc != MF_OK)
                 return rc;
         }

@@ -66,12 +66,12 @@ char *mf_plist_text(const char *s, size_t max);
  * only when out of memory. Refuses (MF_ERR_INTERNAL) a key that
  * mf_plist_key_is_secret() calls secret, so a typo can never copy a password into the
  * report. */
-mf_code mf_plist_text_at(plist_t dict, const char *key, bool skip_empty, char **out);
+mf_code mf_plist_text_at(char **out, plist_t dict, const char *key, bool skip_empty);
 
-/* Append to sv the strings under key: a string, or an array of strings (other element
+/* Append to out the strings under key: a string, or an array of strings (other element
  * types are skipped). Each goes through mf_plist_text; empty strings and duplicates
  * are skipped; at most max strings are added. MF_ERR_NOMEM only when out of memory. */
-mf_code mf_plist_strv_at(plist_t dict, const char *key, size_t max, mf_strv *sv);
+mf_code mf_plist_strv_at(mf_strv *out, plist_t dict, const char *key, size_t max);
 
 /* True when a key names a secret: it contains "password", "passwd", "token", "secret"
  * or "credential" in any case. Sources never copy such a key's value. */

@@ -22,8 +22,8 @@
  * user). In free text (paths, descriptions, identifiers, errors) every e-mail address
  * is replaced, then every whole-word occurrence of a user name found in the report
  * ("/Users/alice/Library" -> "/Users/u-…/Library"; words are separated by anything
- * but letters, digits, '_' and non-ASCII bytes, so "alice.old" loses its "alice" too). Server host names, ports, probe
- * results and host.id stay as they are: they describe machines, not people.
+ * but letters, digits, '_' and non-ASCII bytes, so "alice.old" loses its "alice" too). Server host
+ * names, ports, probe results and host.id stay as they are: they describe machines, not people.
  */
 #ifndef MF_PRIVACY_H
 #define MF_PRIVACY_H

@@ -798,12 +798,25 @@ mf_code mf_probe_report(mf_report *r, const mf_probe_opts *opts)
     mf_code rc = MF_OK;
     for (size_t i = 0; i < r->nservers; i++) {
         const mf_server *s = &r->servers[i];
-        if (mf_str_empty(s->hostname))
+        if (mf_str_empty(s->hostname)) {
+            /* Nothing to connect to; a skipped probe keeps every server covered. */
+            mf_probe *sp = mf_report_add_probe(r);
+            if (!sp)
+                return MF_ERR_NOMEM;
+            sp->port = s->port;
+            sp->security = s->security;
+            sp->outcome = MF_OUT_SKIPPED;
+            sp->detail = s->provider ? mf_asprintf("provider-managed: macOS picks the %s server "
+                                                   "itself", s->provider)
+                                     : mf_strdup("no host name stored");
+            if (!sp->detail || (rc = mf_strv_push(&sp->servers, s->id)) != MF_OK)
+                return MF_ERR_NOMEM;
             continue;
+        }
         int port = s->port > 0 ? s->port : mf_default_port(s->security);
         mf_probe *p = NULL;
         for (size_t k = first; k < r->nprobes; k++)
-            if (r->probes[k].port == port && r->probes[k].security == s->security &&
+            if (r->probes[k].hostname && r->probes[k].port == port && r->probes[k].security == s->security &&
                 strcmp(r->probes[k].hostname, s->hostname) == 0)
                 p = &r->probes[k];
         if (!p) {
@@ -819,14 +832,18 @@ mf_code mf_probe_report(mf_report *r, const mf_probe_opts *opts)
         if ((rc = mf_strv_push(&p->servers, s->id)) != MF_OK)
             return rc;
     }
-    size_t n = r->nprobes - first;
+    size_t n = 0;
+    for (size_t k = first; k < r->nprobes; k++)
+        n += r->probes[k].outcome != MF_OUT_SKIPPED;
     if (n == 0)
         return MF_OK;
     job *jobs = calloc(n, sizeof(*jobs));
     if (!jobs)
         return MF_ERR_NOMEM;
-    for (size_t i = 0; i < n; i++)
-        job_init(&jobs[i], &r->probes[first + i]);
+    n = 0;
+    for (size_t k = first; k < r->nprobes; k++)
+        if (r->probes[k].outcome != MF_OUT_SKIPPED)
+            job_init(&jobs[n++], &r->probes[k]);
     mf_log_info("probing %zu target(s), %d at a time, %d ms each at most", n,
                 opts->concurrency, opts->timeout_ms);
     rc = run_jobs(jobs, n, opts);

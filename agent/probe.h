@@ -43,7 +43,9 @@ void mf_resolve_clear(mf_resolve *r);
 
 /* Probe every distinct (hostname, port, security) among r's servers at once (bounded
  * by concurrency) and append one probe per target to r->probes, its servers[] naming
- * every server entry it covers. Servers without a host name are not probed.
+ * every server entry it covers. A server without a host name (provider-managed, or
+ * none stored) is not contacted: it gets a probe with outcome skipped, hostname NULL
+ * and a detail saying why, so that every server is covered by exactly one probe.
  * Returns MF_OK unless the tool failed. */
 mf_code mf_probe_report(mf_report *r, const mf_probe_opts *opts);
 

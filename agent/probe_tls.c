@@ -114,6 +114,8 @@ mf_code mf_tls_ctx_new(mf_tls_ctx **out, const char *ca_file, mf_error *err)
     SSL_CTX_set_min_proto_version(ctx->ssl_ctx, TLS1_VERSION);
     SSL_CTX_set_cipher_list(ctx->ssl_ctx, "DEFAULT:@SECLEVEL=0");
     SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, verify_cb);
+    /* Non-blocking writes are retried from a buffer that may have moved. */
+    SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (ca_file) {
         if (SSL_CTX_load_verify_locations(ctx->ssl_ctx, ca_file, NULL) != 1) {
             char reason[256] = "";

@@ -33,8 +33,8 @@
 #include <unistd.h>
 
 #define KNOWN_HOSTS_MAX (1024 * 1024)
-#define STDERR_KEEP 512
-#define BANNER "SSH-2.0-mailfleet-agent_" MAILFLEET_VERSION
+#define STDERR_KEEP     512
+#define BANNER          "SSH-2.0-mailfleet-agent_" MAILFLEET_VERSION
 
 /* ------------------------------------------------------------------ parsers */
 
@@ -59,7 +59,7 @@ static void printable_copy(char *out, size_t outsz, const char *s, size_t n)
     out[j] = '\0';
 }
 
-mf_code mf_ship_parse_greeting(const char *line, size_t *max_out, mf_error *err)
+mf_code mf_ship_parse_greeting(size_t *max_out, const char *line, mf_error *err)
 {
     *max_out = MF_REPORT_MAX_BYTES;
     char shown[80];
@@ -85,8 +85,8 @@ mf_code mf_ship_parse_greeting(const char *line, size_t *max_out, mf_error *err)
                 ok = mf_parse_long(num, 1, 1LL << 40, &v) == MF_OK;
             }
             if (!ok)
-                return mf_error_set(err, MF_ERR_SSH, "the collector's greeting has a bad max: \"%s\"",
-                                    shown);
+                return mf_error_set(err, MF_ERR_SSH,
+                                    "the collector's greeting has a bad max: \"%s\"", shown);
             *max_out = (size_t)v;
         }
         p += n;
@@ -113,7 +113,7 @@ static bool next_word(const char **p, char *out, size_t outsz)
     return true;
 }
 
-mf_code mf_ship_parse_answer(const char *line, mf_ship_answer *out, mf_error *err)
+mf_code mf_ship_parse_answer(mf_ship_answer *out, const char *line, mf_error *err)
 {
     memset(out, 0, sizeof(*out));
     char shown[80];
@@ -166,8 +166,9 @@ mf_code mf_ship_parse_answer(const char *line, mf_ship_answer *out, mf_error *er
     }
 bad:
     memset(out, 0, sizeof(*out));
-    return mf_error_set(err, MF_ERR_SSH, "the collector sent an answer that is not in the "
-                                         "framing: \"%s\"",
+    return mf_error_set(err, MF_ERR_SSH,
+                        "the collector sent an answer that is not in the "
+                        "framing: \"%s\"",
                         shown);
 }
 
@@ -196,8 +197,8 @@ typedef enum ship_state {
 } ship_state;
 
 static const char *const state_names[ST__COUNT] = {
-    "resolve", "connect", "handshake", "host key check", "authentication",
-    "channel",  "greeting", "transfer",  "end",            "close",
+    "resolve",  "connect",  "handshake", "host key check", "authentication", "channel",
+    "greeting", "transfer", "end",       "close",
 };
 
 typedef struct inflight {
@@ -221,6 +222,7 @@ typedef struct ship {
     /* stdout line assembly: room for a whole line plus the start of the next */
     char line[2 * MF_SHIP_LINE_MAX + 2];
     size_t linelen;
+    size_t curlen; /* length of the line read_line() returned, without its newline */
     /* the tail of the collector's stderr, for error messages */
     char errtail[STDERR_KEEP + 1];
     size_t errlen;
@@ -451,8 +453,8 @@ static mf_code do_connect(ship *s)
 /* ------------------------------------------------------------------ host keys */
 
 typedef struct hk_type {
-    int hk;        /* LIBSSH2_HOSTKEY_TYPE_* */
-    int kh;        /* LIBSSH2_KNOWNHOST_KEY_* */
+    int hk;              /* LIBSSH2_HOSTKEY_TYPE_* */
+    int kh;              /* LIBSSH2_KNOWNHOST_KEY_* */
     const char *name;    /* as known_hosts writes it */
     const char *methods; /* host key algorithms that yield this key type */
     const char *keyscan;
@@ -559,17 +561,38 @@ static void prefer_pinned_types(ship *s)
             if ((cur->typemask & LIBSSH2_KNOWNHOST_KEY_MASK) == hk_types[i].kh)
                 pinned[i] = true;
     }
+    /* Only names this libssh2 supports: 1.10 mishandles unknown ones (an overlapping
+     * memcpy while it removes them from the list). */
+    const char **algs = NULL;
+    int nalgs = libssh2_session_supported_algs(s->session, LIBSSH2_METHOD_HOSTKEY, &algs);
+    if (nalgs <= 0) {
+        mf_log_debug("ssh: cannot list the host key algorithms: %s", ssh_msg(s));
+        return;
+    }
     char pref[512] = "";
     size_t used = 0;
     for (int pass = 0; pass < 2; pass++)
         for (size_t i = 0; i < MF_ARRAY_LEN(hk_types); i++) {
             if (pinned[i] != (pass == 0) || hk_types[i].hk == LIBSSH2_HOSTKEY_TYPE_DSS)
                 continue;
-            int w = snprintf(pref + used, sizeof(pref) - used, "%s%s", used ? "," : "",
-                             hk_types[i].methods);
-            if (w > 0 && (size_t)w < sizeof(pref) - used)
-                used += (size_t)w;
+            const char *m = hk_types[i].methods;
+            while (*m) {
+                size_t len = strcspn(m, ",");
+                bool known = false;
+                for (int k = 0; k < nalgs && !known; k++)
+                    known = strlen(algs[k]) == len && strncmp(algs[k], m, len) == 0;
+                if (known) {
+                    int w = snprintf(pref + used, sizeof(pref) - used, "%s%.*s", used ? "," : "",
+                                     (int)len, m);
+                    if (w > 0 && (size_t)w < sizeof(pref) - used)
+                        used += (size_t)w;
+                }
+                m += len + (m[len] == ',' ? 1 : 0);
+            }
         }
+    libssh2_free(s->session, algs);
+    if (used == 0)
+        return;
     if (libssh2_session_method_pref(s->session, LIBSSH2_METHOD_HOSTKEY, pref) != 0)
         mf_log_debug("ssh: host key preference \"%s\" not accepted: %s", pref, ssh_msg(s));
     else
@@ -612,10 +635,9 @@ static mf_code check_host_key(ship *s)
     struct libssh2_knownhost *found = NULL;
     int check = LIBSSH2_KNOWNHOST_CHECK_NOTFOUND;
     if (ht)
-        check = libssh2_knownhost_checkp(s->kh, s->hostpat, -1, key, keylen,
-                                         LIBSSH2_KNOWNHOST_TYPE_PLAIN |
-                                             LIBSSH2_KNOWNHOST_KEYENC_RAW | ht->kh,
-                                         &found);
+        check = libssh2_knownhost_checkp(
+            s->kh, s->hostpat, -1, key, keylen,
+            LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW | ht->kh, &found);
     if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH) {
         mf_log_debug("ssh %s: host key %s %s matches %s", s->hostpat, ht->name, fp,
                      s->t->known_hosts);
@@ -696,9 +718,8 @@ static mf_code authenticate(ship *s)
                             "offers: %s)",
                             s->hostpat, user, methods);
     int r;
-    while ((r = libssh2_userauth_publickey_fromfile_ex(s->session, user, ulen, NULL,
-                                                       s->t->identity, NULL)) ==
-           LIBSSH2_ERROR_EAGAIN) {
+    while ((r = libssh2_userauth_publickey_fromfile_ex(s->session, user, ulen, NULL, s->t->identity,
+                                                       NULL)) == LIBSSH2_ERROR_EAGAIN) {
         mf_code rc = wait_socket(s);
         if (rc != MF_OK)
             return rc;
@@ -781,6 +802,10 @@ static mf_code read_line(ship *s, bool wait, bool *got)
         /* A complete line may already be buffered. */
         char *nl = memchr(s->line, '\n', s->linelen);
         if (nl) {
+            s->curlen = (size_t)(nl - s->line);
+            if (memchr(s->line, '\0', s->curlen))
+                return mf_error_set(s->err, MF_ERR_SSH, "%s: the collector sent a NUL byte",
+                                    s->hostpat);
             *nl = '\0';
             *got = true;
             return MF_OK;
@@ -793,14 +818,15 @@ static mf_code read_line(ship *s, bool wait, bool *got)
         ssize_t n = libssh2_channel_read(s->channel, s->line + s->linelen,
                                          sizeof(s->line) - 1 - s->linelen);
         if (n > 0) {
+            /* No new deadline for a part of a line: a peer dripping bytes must still
+             * finish its line within the step's time. */
             s->linelen += (size_t)n;
             s->line[s->linelen] = '\0';
-            s->deadline = mf_now_ms() + (int64_t)s->t->timeout_s * 1000;
             continue;
         }
         if (n < 0 && n != LIBSSH2_ERROR_EAGAIN)
-            return mf_error_set(s->err, MF_ERR_SSH, "%s: connection lost during %s: %s",
-                                s->hostpat, state_names[s->state], ssh_msg(s));
+            return mf_error_set(s->err, MF_ERR_SSH, "%s: connection lost during %s: %s", s->hostpat,
+                                state_names[s->state], ssh_msg(s));
         if (n == 0 && libssh2_channel_eof(s->channel)) {
             drain_stderr(s);
             return MF_ERR_NOTFOUND;
@@ -816,7 +842,7 @@ static mf_code read_line(ship *s, bool wait, bool *got)
 /* Remove the line just returned by read_line from the buffer. */
 static void consume_line(ship *s)
 {
-    size_t used = strlen(s->line) + 1;
+    size_t used = s->curlen + 1;
     memmove(s->line, s->line + used, s->linelen - used);
     s->linelen -= used;
     s->line[s->linelen] = '\0';
@@ -861,7 +887,15 @@ static mf_code read_greeting(ship *s)
     }
     if (rc != MF_OK)
         return rc;
-    rc = mf_ship_parse_greeting(s->line, &s->max_report, s->err);
+    if (strncmp(s->line, "NACK - ", 7) == 0) {
+        /* A collector that cannot take reports at all (its spool is unusable) says so
+         * instead of greeting: a problem of the collector host, worth a retry later. */
+        char shown[MF_SHIP_LINE_MAX + 1];
+        printable_copy(shown, sizeof(shown), s->line + 7, strlen(s->line + 7));
+        return mf_error_set(s->err, MF_ERR_SSH, "%s: the collector cannot take reports now: %s",
+                            s->hostpat, shown);
+    }
+    rc = mf_ship_parse_greeting(&s->max_report, s->line, s->err);
     consume_line(s);
     if (rc == MF_OK)
         mf_log_debug("ssh %s: collector greeting, reports up to %zu bytes", s->hostpat,
@@ -943,7 +977,7 @@ static mf_code load_next(ship *s, size_t *next, sendbuf *sb)
 static mf_code handle_answer(ship *s, inflight *fl, size_t *nfl)
 {
     mf_ship_answer a;
-    mf_code rc = mf_ship_parse_answer(s->line, &a, s->err);
+    mf_code rc = mf_ship_parse_answer(&a, s->line, s->err);
     consume_line(s);
     if (rc != MF_OK)
         return rc;
@@ -955,8 +989,8 @@ static mf_code handle_answer(ship *s, inflight *fl, size_t *nfl)
                             s->hostpat);
     if (strcasecmp(a.id, fl[0].id) != 0)
         return mf_error_set(s->err, MF_ERR_SSH,
-                            "%s: the collector answered %s while %s was expected", s->hostpat,
-                            a.id, fl[0].id);
+                            "%s: the collector answered %s while %s was expected", s->hostpat, a.id,
+                            fl[0].id);
     size_t index = fl[0].index;
     memmove(fl, fl + 1, (*nfl - 1) * sizeof(*fl));
     (*nfl)--;
@@ -1017,8 +1051,10 @@ static mf_code transfer(ship *s)
             progress = true;
             if ((rc = handle_answer(s, fl, &nfl)) != MF_OK)
                 break;
-        } else if (s->linelen != before)
-            progress = true;
+        } else if (s->linelen != before && !progress) {
+            /* bytes of a line arrived: read on, but they do not move the deadline */
+            continue;
+        }
         if (!sb.data && nfl == 0 && next >= s->q->n)
             break; /* everything answered */
         if (progress)
@@ -1030,9 +1066,9 @@ static mf_code transfer(ship *s)
     return rc;
 }
 
-/* Say END and wait for BYE; failures here lose nothing (every report has its verdict),
- * so they are only logged. */
-static void finish(ship *s)
+/* Say END and wait for BYE. Failures here lose nothing (every report has its verdict),
+ * so finish() only logs them, at debug level. */
+static void finish_exchange(ship *s)
 {
     set_state(s, ST_END);
     static const char end[] = "END\n";
@@ -1052,7 +1088,7 @@ static void finish(ship *s)
         mf_ship_answer a;
         mf_error e;
         mf_error_clear(&e);
-        if (mf_ship_parse_answer(s->line, &a, &e) == MF_OK && a.verdict == MF_SHIP_BYE) {
+        if (mf_ship_parse_answer(&a, s->line, &e) == MF_OK && a.verdict == MF_SHIP_BYE) {
             mf_log_debug("ssh %s: collector says BYE: %lld stored, %lld duplicate(s), %lld refused",
                          s->hostpat, a.bye[0], a.bye[1], a.bye[2]);
             consume_line(s);
@@ -1062,9 +1098,24 @@ static void finish(ship *s)
     }
 }
 
-/* Close politely within a short deadline; nothing here can lose a report. */
+static void finish(ship *s)
+{
+    mf_error *saved = s->err, scratch;
+    mf_error_clear(&scratch);
+    s->err = &scratch;
+    finish_exchange(s);
+    s->err = saved;
+    if (scratch.text[0])
+        mf_log_debug("ssh %s: after the last answer: %s", s->hostpat, scratch.text);
+}
+
+/* Close politely within a short deadline; nothing here can lose a report, and nothing
+ * here may replace the error that ended the session. */
 static void teardown(ship *s)
 {
+    mf_error scratch;
+    mf_error_clear(&scratch);
+    s->err = &scratch;
     if (s->session && s->fd >= 0) {
         int64_t t = (int64_t)(s->t->timeout_s < 5 ? s->t->timeout_s : 5) * 1000;
         s->state = ST_CLOSE;

@@ -48,10 +48,10 @@ typedef enum mf_ship_verdict {
 
 typedef struct mf_ship_answer {
     mf_ship_verdict verdict;
-    char id[37];     /* report id the answer is about ("" for protocol, BYE) */
-    char reason[32]; /* NACK reason word ("" for ACK) */
+    char id[37];                 /* report id the answer is about ("" for protocol, BYE) */
+    char reason[32];             /* NACK reason word ("" for ACK) */
     char text[MF_SHIP_LINE_MAX]; /* NACK text, printable ASCII only */
-    long long bye[3]; /* BYE: stored, duplicates, refused */
+    long long bye[3];            /* BYE: stored, duplicates, refused */
 } mf_ship_answer;
 
 /* The reports to ship, given through callbacks so that at most a window of them is in
@@ -73,21 +73,21 @@ typedef struct mf_ship_queue {
 /* Filled when the host key could not be trusted (MF_ERR_HOSTKEY): what the collector
  * presented and how to pin it. */
 typedef struct mf_ship_hostkey {
-    bool changed;          /* true: a different key is pinned for this host */
-    bool file_missing;     /* the known_hosts file does not exist */
-    char type[32];         /* "ssh-ed25519" */
-    char keyscan_type[16]; /* the same for ssh-keyscan -t: "ed25519", "ecdsa", "rsa" */
-    char fingerprint[64];  /* "SHA256:…" as OpenSSH prints it */
+    bool changed;           /* true: a different key is pinned for this host */
+    bool file_missing;      /* the known_hosts file does not exist */
+    char type[32];          /* "ssh-ed25519" */
+    char keyscan_type[16];  /* the same for ssh-keyscan -t: "ed25519", "ecdsa", "rsa" */
+    char fingerprint[64];   /* "SHA256:…" as OpenSSH prints it */
     char host_pattern[300]; /* "host" or "[host]:port" as known_hosts writes it */
-    char *line;            /* the known_hosts line to add (malloc'd; mf_ship_hostkey_clear) */
+    char *line;             /* the known_hosts line to add (malloc'd; mf_ship_hostkey_clear) */
 } mf_ship_hostkey;
 
 void mf_ship_hostkey_clear(mf_ship_hostkey *hk);
 
 /* Counters of one run. */
 typedef struct mf_ship_stats {
-    size_t sent;      /* reports written to the channel */
-    size_t answered;  /* reports that got a verdict */
+    size_t sent;     /* reports written to the channel */
+    size_t answered; /* reports that got a verdict */
 } mf_ship_stats;
 
 /* Ship the queue to t. Returns MF_OK when the session ran to its end (every report got
@@ -107,11 +107,11 @@ mf_code mf_ship_ssh_run(const mf_ship_target *t, const mf_ship_queue *q, mf_ship
  * space-separated tokens are ignored (later versions may add some). *max_out is the
  * announced limit, or MF_REPORT_MAX_BYTES when max= is absent. MF_ERR_SSH when the line
  * is not a mailfleet greeting. */
-mf_code mf_ship_parse_greeting(const char *line, size_t *max_out, mf_error *err);
+mf_code mf_ship_parse_greeting(size_t *max_out, const char *line, mf_error *err);
 
 /* Parse one answer line (no newline): ACK, NACK or BYE. MF_ERR_SSH when it is none of
  * them or malformed. */
-mf_code mf_ship_parse_answer(const char *line, mf_ship_answer *out, mf_error *err);
+mf_code mf_ship_parse_answer(mf_ship_answer *out, const char *line, mf_error *err);
 
 /* True for the NACK reasons that mean "never": too-large, invalid, id-mismatch, bad-id. */
 bool mf_ship_reason_is_permanent(const char *reason);

@@ -21,8 +21,8 @@
 #include <sys/stat.h>
 
 #define FORMAT_ACCOUNTS "accounts-plist"
-#define FORMAT_PREFS "mail-prefs-plist"
-#define CLIENT "apple-mail"
+#define FORMAT_PREFS    "mail-prefs-plist"
+#define CLIENT          "apple-mail"
 /* Mail folders V2, V3, ... V10: more than this many is not a real home. */
 #define MAX_VERSION_DIRS 64
 
@@ -49,13 +49,18 @@ mf_auth mf_accounts_plist_auth(const char *scheme)
         const char *raw;
         mf_auth auth;
     } map[] = {
-        {"", MF_AUTH_PASSWORD},          {"PASSWORD", MF_AUTH_PASSWORD},
-        {"PLAIN", MF_AUTH_PASSWORD},     {"LOGIN", MF_AUTH_PASSWORD},
+        {"", MF_AUTH_PASSWORD},
+        {"PASSWORD", MF_AUTH_PASSWORD},
+        {"PLAIN", MF_AUTH_PASSWORD},
+        {"LOGIN", MF_AUTH_PASSWORD},
         {"CRAM-MD5", MF_AUTH_PASSWORD_ENCRYPTED},
         {"DIGEST-MD5", MF_AUTH_PASSWORD_ENCRYPTED},
-        {"NTLM", MF_AUTH_NTLM},          {"GSSAPI", MF_AUTH_GSSAPI},
-        {"KERBEROS", MF_AUTH_GSSAPI},    {"KERBEROS_V5", MF_AUTH_GSSAPI},
-        {"XOAUTH2", MF_AUTH_OAUTH2},     {"OAUTHBEARER", MF_AUTH_OAUTH2},
+        {"NTLM", MF_AUTH_NTLM},
+        {"GSSAPI", MF_AUTH_GSSAPI},
+        {"KERBEROS", MF_AUTH_GSSAPI},
+        {"KERBEROS_V5", MF_AUTH_GSSAPI},
+        {"XOAUTH2", MF_AUTH_OAUTH2},
+        {"OAUTHBEARER", MF_AUTH_OAUTH2},
     };
     char buf[32];
     if (!scheme)
@@ -74,8 +79,8 @@ static const char *account_type(const char *raw, bool has_host)
     static const struct {
         const char *raw, *type;
     } map[] = {
-        {"IMAPAccount", "imap"},      {"POPAccount", "pop"},       {"LocalAccount", "local"},
-        {"EWSAccount", "exchange"},   {"iToolsAccount", "icloud"},
+        {"IMAPAccount", "imap"},    {"POPAccount", "pop"},       {"LocalAccount", "local"},
+        {"EWSAccount", "exchange"}, {"iToolsAccount", "icloud"},
     };
     char buf[64];
     if (raw && trim_copy(raw, buf, sizeof(buf)))
@@ -98,7 +103,7 @@ typedef struct ctx {
 static mf_code set_text(plist_t d, const char *key, char **dst)
 {
     free(*dst);
-    return mf_plist_text_at(d, key, true, dst);
+    return mf_plist_text_at(dst, d, key, true);
 }
 
 /* PortNumber, when it holds a usable port. A present but unusable value is logged. */
@@ -113,14 +118,12 @@ static bool read_port(ctx *c, plist_t d, const char *where, const char *key, int
     }
     /* 0 is how some writers say "default"; anything else is odd enough to log. */
     if (!(mf_plist_int(d, key, &v) && v == 0))
-        mf_log_warn("%s: %s.%s: not a port number; using the default port", c->is.path, where,
-                    key);
+        mf_log_warn("%s: %s.%s: not a port number; using the default port", c->is.path, where, key);
     return false;
 }
 
 /* Security of a DeliveryAccount (also used for the shape of MailAccounts). */
-static mf_security delivery_security(ctx *c, plist_t d, const char *where, bool has_port,
-                                     int port)
+static mf_security delivery_security(ctx *c, plist_t d, const char *where, bool has_port, int port)
 {
     long long layer = -1;
     bool ssl = false;
@@ -169,7 +172,7 @@ static mf_code add_server(ctx *c, plist_t d, uint32_t i)
         return MF_ERR_NOMEM;
     mf_code rc;
     char *host = NULL;
-    if ((rc = mf_plist_text_at(d, "Hostname", false, &host)))
+    if ((rc = mf_plist_text_at(&host, d, "Hostname", false)))
         return rc;
     rc = mf_server_set_hostname(s, host);
     free(host);
@@ -241,13 +244,13 @@ static mf_code add_account(ctx *c, plist_t m)
         return MF_ERR_NOMEM;
     if (!(a->type = mf_strdup(type)))
         return MF_ERR_NOMEM;
-    if ((rc = mf_plist_text_at(m, "AccountName", true, &a->description)) ||
-        (rc = mf_plist_strv_at(m, "EmailAddresses", MF_PLIST_MAX_EMAILS, &a->emails)))
+    if ((rc = mf_plist_text_at(&a->description, m, "AccountName", true)) ||
+        (rc = mf_plist_strv_at(&a->emails, m, "EmailAddresses", MF_PLIST_MAX_EMAILS)))
         return rc;
     /* A local mailbox store sends nothing: no link, even if a stray identifier exists. */
     if (strcmp(type, "local") == 0)
         return MF_OK;
-    if ((rc = mf_plist_text_at(m, "SMTPIdentifier", true, &a->smtp_ref)) || !a->smtp_ref)
+    if ((rc = mf_plist_text_at(&a->smtp_ref, m, "SMTPIdentifier", true)) || !a->smtp_ref)
         return rc;
     for (size_t i = c->first_server; i < c->r->nservers; i++) {
         const mf_server *s = &c->r->servers[i];
@@ -275,9 +278,8 @@ static plist_t entries(ctx *c, plist_t root, const char *key, uint32_t *n)
     }
     *n = plist_array_get_size(v);
     if (*n > MF_PLIST_MAX_ENTRIES) {
-        mf_plist_issue(&c->is, MF_SRC_MALFORMED,
-                       "%s has %u entries; only the first %d were read", key, (unsigned)*n,
-                       MF_PLIST_MAX_ENTRIES);
+        mf_plist_issue(&c->is, MF_SRC_MALFORMED, "%s has %u entries; only the first %d were read",
+                       key, (unsigned)*n, MF_PLIST_MAX_ENTRIES);
         *n = MF_PLIST_MAX_ENTRIES;
     }
     return v;

@@ -43,10 +43,10 @@
 
 /* Bounds on what we keep from one database (a real one has a few dozen accounts). */
 #define MAX_ACCOUNT_ROWS 5000u
-#define MAX_TYPE_ROWS 10000u
-#define MAX_EMAILS 64u
-#define MAX_TEXT 1024u /* longest string copied into the report */
-#define COPY_ATTEMPTS 3
+#define MAX_TYPE_ROWS    10000u
+#define MAX_EMAILS       64u
+#define MAX_TEXT         1024u /* longest string copied into the report */
+#define COPY_ATTEMPTS    3
 /* Progress handler: called every STEP_CHUNK virtual-machine steps; give up after
  * STEP_LIMIT calls (10^8 steps, far beyond what a real store needs). */
 #define STEP_CHUNK 1000
@@ -55,7 +55,7 @@
 /* SQLite's lock bytes (os_unix.c; the same on every unix build). */
 #define SQLITE_PENDING_BYTE 0x40000000L
 #define SQLITE_SHARED_FIRST (SQLITE_PENDING_BYTE + 2)
-#define SQLITE_SHARED_SIZE 510
+#define SQLITE_SHARED_SIZE  510
 
 /* ------------------------------------------------------------------------------------ */
 /* Account kinds, from ZACCOUNTTYPE.ZIDENTIFIER */
@@ -77,10 +77,14 @@ static const struct {
     const char *identifier;
     kind k;
 } kind_table[] = {
-    {"com.apple.account.SMTP", K_SMTP},         {"com.apple.account.IMAP", K_IMAP},
-    {"com.apple.account.POP", K_POP},           {"com.apple.account.IMAPMail", K_IMAPMAIL},
-    {"com.apple.account.AppleAccount", K_APPLE}, {"com.apple.account.Google", K_GOOGLE},
-    {"com.apple.account.Yahoo", K_YAHOO},       {"com.apple.account.Hotmail", K_HOTMAIL},
+    {"com.apple.account.SMTP", K_SMTP},
+    {"com.apple.account.IMAP", K_IMAP},
+    {"com.apple.account.POP", K_POP},
+    {"com.apple.account.IMAPMail", K_IMAPMAIL},
+    {"com.apple.account.AppleAccount", K_APPLE},
+    {"com.apple.account.Google", K_GOOGLE},
+    {"com.apple.account.Yahoo", K_YAHOO},
+    {"com.apple.account.Hotmail", K_HOTMAIL},
     {"com.apple.account.Exchange", K_EXCHANGE},
 };
 
@@ -137,9 +141,17 @@ typedef enum pkey {
 } pkey;
 
 static const char *const pkey_names[P__COUNT] = {
-    "Hostname",         "PortNumber",     "SSLEnabled",           "SSLIsDirect",
-    "ShouldUseAuthentication", "AuthenticationScheme", "SendingAccountIdentifier",
-    "SMTPIdentifier",   "EmailAddresses", "EmailAddress",         "IdentityEmailAddress",
+    "Hostname",
+    "PortNumber",
+    "SSLEnabled",
+    "SSLIsDirect",
+    "ShouldUseAuthentication",
+    "AuthenticationScheme",
+    "SendingAccountIdentifier",
+    "SMTPIdentifier",
+    "EmailAddresses",
+    "EmailAddress",
+    "IdentityEmailAddress",
     "Username",
 };
 
@@ -225,8 +237,8 @@ static char *node_trimmed(plist_t n)
     while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
         s++;
     size_t len = strlen(s);
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' ||
-                       s[len - 1] == '\n'))
+    while (len > 0 &&
+           (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r' || s[len - 1] == '\n'))
         len--;
     return len ? mf_strndup(s, len) : NULL;
 }
@@ -354,7 +366,8 @@ static mf_code db_error(ctx *c, int src, const char *what, mf_error *err)
         rc = MF_ERR_DB;
         break;
     }
-    return mf_error_set(err, rc, "%s: %s", what, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
+    return mf_error_set(err, rc, "%s: %s", what,
+                        c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(src));
 }
 
 static int progress_cb(void *arg)
@@ -440,8 +453,7 @@ static mf_code need_columns(const char *table, const char *const *wanted, const 
         return mf_error_set(err, MF_ERR_PARSE, "no table %s: not an Accounts database", table);
     for (size_t i = 0; i < nrequired; i++)
         if (!has[i])
-            return mf_error_set(err, MF_ERR_PARSE, "table %s has no column %s", table,
-                                wanted[i]);
+            return mf_error_set(err, MF_ERR_PARSE, "table %s has no column %s", table, wanted[i]);
     return MF_OK;
 }
 
@@ -466,8 +478,8 @@ static mf_code read_types(ctx *c, mf_error *err)
     if (rc || (rc = need_columns("ZACCOUNTTYPE", cols, has, 2, exists, err)))
         return rc;
     sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(c->db, "SELECT Z_PK, ZIDENTIFIER FROM ZACCOUNTTYPE", -1, &st,
-                                 NULL);
+    int src =
+        sqlite3_prepare_v2(c->db, "SELECT Z_PK, ZIDENTIFIER FROM ZACCOUNTTYPE", -1, &st, NULL);
     if (src != SQLITE_OK)
         return db_error(c, src, "reading ZACCOUNTTYPE", err);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -504,26 +516,33 @@ static mf_code read_types(ctx *c, mf_error *err)
 }
 
 /* The Mail entry of an Apple account's ZDATACLASSPROPERTIES (a dictionary keyed by
- * dataclass name). Undecodable or absent: NULL, with a log line for the former. */
-static plist_t mail_dataclass(ctx *c, const acct_row *a, const void *blob, int len)
+ * dataclass name) into a->mail_dc. Undecodable or absent: left NULL, with a log line for
+ * the former. Only out of memory is an error. */
+static mf_code mail_dataclass(ctx *c, acct_row *a, const void *blob, int len)
 {
-    plist_t all = NULL, res = NULL;
+    plist_t all = NULL;
     mf_error e;
     mf_error_clear(&e);
     if (!blob || len <= 0)
-        return NULL;
-    if (mf_nskeyed_decode_blob(&all, NULL, blob, (size_t)len, &e) != MF_OK) {
+        return MF_OK;
+    mf_code rc = mf_nskeyed_decode_blob(&all, NULL, blob, (size_t)len, &e);
+    if (rc == MF_ERR_NOMEM)
+        return rc;
+    if (rc != MF_OK) {
         mf_log_warn("%s: account %s: ZDATACLASSPROPERTIES: %s", c->path,
                     a->identifier ? a->identifier : "?", e.text);
-        return NULL;
+        return MF_OK;
     }
     plist_t mail = all && plist_get_node_type(all) == PLIST_DICT
                        ? plist_dict_get_item(all, "com.apple.Dataclass.Mail")
                        : NULL;
-    if (mail && plist_get_node_type(mail) == PLIST_DICT)
-        res = plist_copy(mail);
+    if (mail && plist_get_node_type(mail) == PLIST_DICT) {
+        a->mail_dc = plist_copy(mail);
+        if (!a->mail_dc)
+            rc = MF_ERR_NOMEM;
+    }
     plist_free(all);
-    return res;
+    return rc;
 }
 
 static int cmp_row_pk(const void *x, const void *y)
@@ -550,9 +569,9 @@ static int find_row(const ctx *c, long long pk)
 static mf_code read_accounts(ctx *c, mf_error *err)
 {
     enum { C_PK, C_TYPE, C_PARENT, C_ID, C_USER, C_DESC, C_DC, C_N };
-    static const char *const cols[C_N] = {"Z_PK",      "ZACCOUNTTYPE", "ZPARENTACCOUNT",
-                                          "ZIDENTIFIER", "ZUSERNAME",  "ZACCOUNTDESCRIPTION",
-                                          "ZDATACLASSPROPERTIES"};
+    static const char *const cols[C_N] = {
+        "Z_PK",      "ZACCOUNTTYPE",        "ZPARENTACCOUNT",      "ZIDENTIFIER",
+        "ZUSERNAME", "ZACCOUNTDESCRIPTION", "ZDATACLASSPROPERTIES"};
     bool has[C_N], exists;
     mf_code rc = table_columns(c, "ZACCOUNT", cols, C_N, has, &exists, err);
     if (rc || (rc = need_columns("ZACCOUNT", cols, has, 2, exists, err)))
@@ -595,9 +614,13 @@ static mf_code read_accounts(ctx *c, mf_error *err)
             break;
         }
         a->k = kind_for(type_name_of(c, a));
-        if (a->k == K_APPLE && sqlite3_column_type(st, C_DC) == SQLITE_BLOB)
-            a->mail_dc = mail_dataclass(c, a, sqlite3_column_blob(st, C_DC),
-                                        sqlite3_column_bytes(st, C_DC));
+        int dct = sqlite3_column_type(st, C_DC);
+        if (a->k == K_APPLE && (dct == SQLITE_BLOB || dct == SQLITE_TEXT) &&
+            mail_dataclass(c, a, sqlite3_column_blob(st, C_DC), sqlite3_column_bytes(st, C_DC)) !=
+                MF_OK) {
+            rc = mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+            break;
+        }
     }
     if (rc == MF_OK && src != SQLITE_DONE)
         rc = db_error(c, src, "reading ZACCOUNT", err);
@@ -647,8 +670,8 @@ static mf_code read_properties(ctx *c, mf_error *err)
     if (rc || (rc = need_columns("ZACCOUNTPROPERTY", cols, has, 3, exists, err)))
         return rc;
     sqlite3_stmt *st = NULL;
-    int src = sqlite3_prepare_v2(c->db, "SELECT ZOWNER, ZKEY, ZVALUE FROM ZACCOUNTPROPERTY",
-                                 -1, &st, NULL);
+    int src = sqlite3_prepare_v2(c->db, "SELECT ZOWNER, ZKEY, ZVALUE FROM ZACCOUNTPROPERTY", -1,
+                                 &st, NULL);
     if (src != SQLITE_OK)
         return db_error(c, src, "reading ZACCOUNTPROPERTY", err);
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -672,6 +695,8 @@ static mf_code read_properties(ctx *c, mf_error *err)
             /* Stored but unreadable: remembered, so it is never taken for "absent". */
             mf_log_warn("%s: account %s: property %s: %s", c->path,
                         a->identifier ? a->identifier : "?", pkey_names[k], e.text);
+            plist_free(a->val[k]); /* the last row wins, unreadable or not */
+            a->val[k] = NULL;
             a->bad |= 1u << k;
             continue;
         }
@@ -687,8 +712,7 @@ static mf_code read_properties(ctx *c, mf_error *err)
 
 static mf_code read_db(ctx *c, const char *copy, mf_error *err)
 {
-    int src = sqlite3_open_v2(copy, &c->db,
-                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_PRIVATECACHE, NULL);
+    int src = sqlite3_open_v2(copy, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_PRIVATECACHE, NULL);
     if (src != SQLITE_OK)
         return db_error(c, src, "opening the database", err);
     /* The file is untrusted: nothing in it may run code or make us wait. */
@@ -699,13 +723,11 @@ static mf_code read_db(ctx *c, const char *copy, mf_error *err)
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_ENABLE_VIEW, 0, NULL);
     sqlite3_db_config(c->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_progress_handler(c->db, STEP_CHUNK, progress_cb, c);
-    src = sqlite3_exec(c->db, "PRAGMA query_only=1; PRAGMA temp_store=MEMORY;", NULL, NULL,
-                       NULL);
+    src = sqlite3_exec(c->db, "PRAGMA query_only=1; PRAGMA temp_store=MEMORY;", NULL, NULL, NULL);
     if (src != SQLITE_OK)
         return db_error(c, src, "opening the database", err);
     mf_code rc;
-    if ((rc = read_types(c, err)) || (rc = read_accounts(c, err)) ||
-        (rc = read_properties(c, err)))
+    if ((rc = read_types(c, err)) || (rc = read_accounts(c, err)) || (rc = read_properties(c, err)))
         return rc;
     return MF_OK;
 }
@@ -865,13 +887,19 @@ static mf_auth auth_for_scheme(const char *scheme)
         const char *name;
         mf_auth auth;
     } map[] = {
-        {"PLAIN", MF_AUTH_PASSWORD},          {"LOGIN", MF_AUTH_PASSWORD},
-        {"PASSWORD", MF_AUTH_PASSWORD},       {"KERBEROS", MF_AUTH_GSSAPI},
+        {"PLAIN", MF_AUTH_PASSWORD},
+        {"LOGIN", MF_AUTH_PASSWORD},
+        {"PASSWORD", MF_AUTH_PASSWORD},
+        {"KERBEROS", MF_AUTH_GSSAPI},
         {"KERBEROS_V5", MF_AUTH_GSSAPI},
-        {"CRAM-MD5", MF_AUTH_PASSWORD_ENCRYPTED}, {"DIGEST-MD5", MF_AUTH_PASSWORD_ENCRYPTED},
-        {"NTLM", MF_AUTH_NTLM},               {"GSSAPI", MF_AUTH_GSSAPI},
-        {"XOAUTH2", MF_AUTH_OAUTH2},          {"OAUTHBEARER", MF_AUTH_OAUTH2},
-        {"ATOKEN", MF_AUTH_APPLE_TOKEN},      {"ATOKEN2", MF_AUTH_APPLE_TOKEN},
+        {"CRAM-MD5", MF_AUTH_PASSWORD_ENCRYPTED},
+        {"DIGEST-MD5", MF_AUTH_PASSWORD_ENCRYPTED},
+        {"NTLM", MF_AUTH_NTLM},
+        {"GSSAPI", MF_AUTH_GSSAPI},
+        {"XOAUTH2", MF_AUTH_OAUTH2},
+        {"OAUTHBEARER", MF_AUTH_OAUTH2},
+        {"ATOKEN", MF_AUTH_APPLE_TOKEN},
+        {"ATOKEN2", MF_AUTH_APPLE_TOKEN},
         {"EXTERNAL", MF_AUTH_CLIENT_CERT},
     };
     if (mf_str_empty(scheme))
@@ -934,8 +962,8 @@ static mf_auth row_auth(const acct_row *s, const char *provider)
 /* Port and security from a row's PortNumber / SSLEnabled / SSLIsDirect.
  * *port: 0 when no usable port is stored (absent, 0, empty, not a number, out of
  * range: Mail reads those as 0 too and then uses its default ports). */
-static void row_port_security(const ctx *c, const acct_row *s, int *port,
-                              mf_security *sec, bool *ssl_stored)
+static void row_port_security(const ctx *c, const acct_row *s, int *port, mf_security *sec,
+                              bool *ssl_stored)
 {
     long long p;
     *port = 0;
@@ -944,8 +972,8 @@ static void row_port_security(const ctx *c, const acct_row *s, int *port,
     } else if ((s->bad & (1u << P_PORT)) ||
                (s->val[P_PORT] && !(node_int(s->val[P_PORT], &p) && p == 0) &&
                 !mf_streq(node_str(s->val[P_PORT]), ""))) {
-        mf_log_warn("%s: account %s: PortNumber is not a port: the default applies",
-                    c->path, s->identifier ? s->identifier : "?");
+        mf_log_warn("%s: account %s: PortNumber is not a port: the default applies", c->path,
+                    s->identifier ? s->identifier : "?");
     }
     tri ssl = row_bool(s, P_SSL);
     *ssl_stored = ssl != T_ABSENT;
@@ -1008,8 +1036,7 @@ static mf_code set_hostname(mf_server *sv, const char *raw)
 
 /* iCloud: take the host, port and TLS setting from the parent Apple account's Mail
  * dataclass, labelled as such. Returns MF_OK and *used false when nothing is there. */
-static mf_code fill_from_parent(mf_server *sv, const acct_row *apple, const char *desc,
-                                bool *used)
+static mf_code fill_from_parent(mf_server *sv, const acct_row *apple, const char *desc, bool *used)
 {
     *used = false;
     plist_t dc = apple ? apple->mail_dc : NULL;
@@ -1059,8 +1086,8 @@ static mf_code fill_provider_managed(mf_server *sv, const char *provider, const 
                         "server",
                         desc ? desc : "", desc ? ": " : "");
     else
-        d = mf_asprintf("%s%soutgoing server chosen by macOS for %s (not stored)",
-                        desc ? desc : "", desc ? ": " : "", provider);
+        d = mf_asprintf("%s%soutgoing server chosen by macOS for %s (not stored)", desc ? desc : "",
+                        desc ? ": " : "", provider);
     if (!d)
         return MF_ERR_NOMEM;
     mf_code rc2 = set_str(&sv->description, d);
@@ -1149,8 +1176,7 @@ static mf_code add_smtp_server(ctx *c, int si)
 }
 
 /* A server for a provider account that names none: the OS chooses it. */
-static mf_code add_provider_server(ctx *c, const acct_row *a, const char *provider,
-                                   char **id_out)
+static mf_code add_provider_server(ctx *c, const acct_row *a, const char *provider, char **id_out)
 {
     *id_out = NULL;
     mf_server *sv = mf_report_add_server(c->r, c->src);
@@ -1164,8 +1190,7 @@ static mf_code add_provider_server(ctx *c, const acct_row *a, const char *provid
         return MF_ERR_NOMEM;
     bool used = false;
     mf_code rc;
-    if (mf_streq(provider, "icloud") &&
-        (rc = fill_from_parent(sv, apple_of(c, a), desc, &used)))
+    if (mf_streq(provider, "icloud") && (rc = fill_from_parent(sv, apple_of(c, a), desc, &used)))
         return rc;
     if (!used && (rc = fill_provider_managed(sv, provider, desc)))
         return rc;
@@ -1380,8 +1405,7 @@ static mf_code copy_file(const char *src, const char *dst, size_t cap, bool opti
         goto out;
     }
     if ((unsigned long long)st.st_size > cap) {
-        rc = mf_error_set(err, MF_ERR_TOOBIG, "%s is %lld bytes, the limit is %zu",
-                          optional ? "its companion file" : "the file", (long long)st.st_size,
+        rc = mf_error_set(err, MF_ERR_TOOBIG, "%lld bytes, the limit is %zu", (long long)st.st_size,
                           cap);
         goto out;
     }
@@ -1396,8 +1420,8 @@ static mf_code copy_file(const char *src, const char *dst, size_t cap, bool opti
     file_id_set(id, &st);
     out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (out < 0) {
-        rc = mf_error_set(err, errno_code(errno), "cannot make a private copy: %s",
-                          strerror(errno));
+        rc =
+            mf_error_set(err, errno_code(errno), "cannot make a private copy: %s", strerror(errno));
         goto out;
     }
     char buf[65536];
@@ -1414,8 +1438,7 @@ static mf_code copy_file(const char *src, const char *dst, size_t cap, bool opti
             break;
         total += (size_t)n;
         if (total > cap) {
-            rc = mf_error_set(err, MF_ERR_TOOBIG, "file grew past the limit of %zu bytes",
-                              cap);
+            rc = mf_error_set(err, MF_ERR_TOOBIG, "file grew past the limit of %zu bytes", cap);
             goto out;
         }
         for (ssize_t off = 0; off < n;) {
@@ -1432,8 +1455,8 @@ static mf_code copy_file(const char *src, const char *dst, size_t cap, bool opti
     }
 out:
     if (out >= 0 && close(out) != 0 && rc == MF_OK)
-        rc = mf_error_set(err, errno_code(errno), "cannot make a private copy: %s",
-                          strerror(errno));
+        rc =
+            mf_error_set(err, errno_code(errno), "cannot make a private copy: %s", strerror(errno));
     close(in);
     return rc;
 }
@@ -1489,8 +1512,14 @@ static mf_code snapshot(const char *path, const char *dir, size_t cap, mf_error 
             if ((size_t)snprintf(src, sizeof(src), "%s%s", path, suffix) >= sizeof(src))
                 return mf_error_set(err, MF_ERR_IO, "path too long");
             snprintf(dst, sizeof(dst), "%s/Accounts.sqlite%s", dir, suffix);
-            if ((rc = copy_file(src, dst, cap, i != 0, i == 0, &before[i], err)))
+            if ((rc = copy_file(src, dst, cap, i != 0, i == 0, &before[i], err))) {
+                if (i != 0 && err) { /* say which file it was */
+                    char text[MF_ERROR_TEXT_MAX];
+                    mf_strlcpy(text, err->text, sizeof(text));
+                    mf_error_set(err, rc, "its %s file: %s", suffix, text);
+                }
                 return rc;
+            }
         }
         /* Still unlocked, and nothing changed while we copied? */
         int fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);

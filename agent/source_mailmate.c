@@ -20,8 +20,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#define FORMAT "submission-plist"
-#define CLIENT "mailmate"
+#define FORMAT  "submission-plist"
+#define CLIENT  "mailmate"
 #define URL_MAX 2048
 
 /* ---------------------------------------------------------------- URLs */
@@ -77,7 +77,7 @@ static mf_code pct_decode(const char *p, size_t n, char **out)
     return MF_OK;
 }
 
-mf_code mf_smtp_url_parse(const char *url, mf_smtp_url *out, mf_error *err)
+mf_code mf_smtp_url_parse(mf_smtp_url *out, const char *url, mf_error *err)
 {
     memset(out, 0, sizeof(*out));
     if (!url)
@@ -169,8 +169,8 @@ mf_code mf_smtp_url_parse(const char *url, mf_smtp_url *out, mf_error *err)
     out->host = mf_plist_text(h, MF_PLIST_TEXT_MAX);
     free(h);
     /* The safe form: scheme://user@hostport as written, nothing after the authority. */
-    char *safe = mf_asprintf("%s://%.*s%s%.*s", out->scheme, (int)userlen, auth,
-                             userlen ? "@" : "", (int)hpl, hp);
+    char *safe = mf_asprintf("%s://%.*s%s%.*s", out->scheme, (int)userlen, auth, userlen ? "@" : "",
+                             (int)hpl, hp);
     out->safe = safe ? mf_plist_text(safe, MF_PLIST_TEXT_MAX) : NULL;
     free(safe);
     if (!out->host || !out->safe)
@@ -206,7 +206,7 @@ static mf_code add_entry(mf_report *r, int src, mf_plist_issues *is, plist_t d, 
     mf_smtp_url u;
     mf_error e;
     mf_error_clear(&e);
-    mf_code rc = mf_smtp_url_parse(url, &u, &e);
+    mf_code rc = mf_smtp_url_parse(&u, url, &e);
     if (rc == MF_ERR_NOMEM) {
         mf_smtp_url_clear(&u);
         return rc;
@@ -217,8 +217,8 @@ static mf_code add_entry(mf_report *r, int src, mf_plist_issues *is, plist_t d, 
         return MF_OK;
     }
     if (u.had_password)
-        mf_log_warn("%s: smtpServers[%u].serverURL holds a password; it is not reported",
-                    is->path, (unsigned)i);
+        mf_log_warn("%s: smtpServers[%u].serverURL holds a password; it is not reported", is->path,
+                    (unsigned)i);
     rc = MF_ERR_NOMEM;
     mf_server *s = mf_report_add_server(r, src);
     if (!s || mf_server_set_hostname(s, u.host))
@@ -305,8 +305,9 @@ mf_code mf_mailmate_parse(mf_report *r, int source_index, const char *data, size
     }
     uint32_t n = plist_array_get_size(arr);
     if (n > MF_PLIST_MAX_ENTRIES) {
-        mf_plist_issue(&is, MF_SRC_MALFORMED, "smtpServers has %u entries; only the first %d were read",
-                       (unsigned)n, MF_PLIST_MAX_ENTRIES);
+        mf_plist_issue(&is, MF_SRC_MALFORMED,
+                       "smtpServers has %u entries; only the first %d were read", (unsigned)n,
+                       MF_PLIST_MAX_ENTRIES);
         n = MF_PLIST_MAX_ENTRIES;
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -332,8 +333,7 @@ out:
 static mf_code scan(mf_report *r, const mf_home *home, const mf_scan_opts *opts)
 {
     size_t cap = opts && opts->file_cap ? opts->file_cap : MF_SOURCE_FILE_CAP;
-    char *path =
-        mf_path_join(home->path, "Library/Application Support/MailMate/Submission.plist");
+    char *path = mf_path_join(home->path, "Library/Application Support/MailMate/Submission.plist");
     if (!path)
         return MF_ERR_NOMEM;
     mf_code rc = MF_OK;

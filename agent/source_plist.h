@@ -47,18 +47,18 @@ mf_code mf_mailmate_parse(mf_report *r, int source_index, const char *data, size
 
 /* An smtp:// or smtps:// URL as MailMate stores it. */
 typedef struct mf_smtp_url {
-    char *scheme;    /* "smtp" or "smtps", lower-case */
-    char *user;      /* percent-decoded, valid UTF-8; NULL when none */
-    char *host;      /* as written (brackets of an IPv6 literal removed) */
-    int port;        /* 0 when the URL has none */
+    char *scheme;      /* "smtp" or "smtps", lower-case */
+    char *user;        /* percent-decoded, valid UTF-8; NULL when none */
+    char *host;        /* as written (brackets of an IPv6 literal removed) */
+    int port;          /* 0 when the URL has none */
     bool had_password; /* user:password@ was present; the password is dropped */
-    char *safe;      /* scheme://user@host[:port] as written, without password, path or query */
+    char *safe;        /* scheme://user@host[:port] as written, without password, path or query */
 } mf_smtp_url;
 
 /* Parse url (at most 2048 bytes) into *out (cleared first; free with
  * mf_smtp_url_clear, also after a failure). MF_ERR_PARSE with a message for an
  * unsupported scheme, an empty host, a bad port or a NUL byte in the user name. */
-mf_code mf_smtp_url_parse(const char *url, mf_smtp_url *out, mf_error *err);
+mf_code mf_smtp_url_parse(mf_smtp_url *out, const char *url, mf_error *err);
 void mf_smtp_url_clear(mf_smtp_url *u);
 
 /* A configuration profile (.mobileconfig): plain XML or binary plist, or a CMS
@@ -70,7 +70,7 @@ mf_code mf_profile_parse(mf_report *r, int source_index, const char *data, size_
 
 /* The plist bytes inside a profile file. */
 typedef struct mf_profile_body {
-    const char *data;  /* points into the input, or owned (see owned) */
+    const char *data; /* points into the input, or owned (see owned) */
     size_t len;
     bool owned;        /* data is a buffer of its own (a signed profile's content) */
     bool is_signed;    /* the input was CMS SignedData */

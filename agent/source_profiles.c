@@ -29,10 +29,10 @@
 #include <string.h>
 #include <strings.h>
 
-#define CLIENT "profile"
-#define FORMAT_FILE "mobileconfig"
-#define FORMAT_DIR "profiles-dir"
-#define TYPE_MANAGED "com.apple.mail.managed"
+#define CLIENT           "profile"
+#define FORMAT_FILE      "mobileconfig"
+#define FORMAT_DIR       "profiles-dir"
+#define TYPE_MANAGED     "com.apple.mail.managed"
 #define TYPE_DECLARATIVE "com.apple.configuration.account.mail"
 /* Profiles read from one folder; more is not a real profiles folder. */
 #define MAX_PROFILES 4096
@@ -167,8 +167,7 @@ static bool read_port(ctx *c, plist_t d, const char *where, const char *key, int
         return true;
     }
     if (!(mf_plist_int(d, key, &v) && v == 0))
-        mf_log_warn("%s: %s.%s: not a port number; using the default port", c->is.path, where,
-                    key);
+        mf_log_warn("%s: %s.%s: not a port number; using the default port", c->is.path, where, key);
     return false;
 }
 
@@ -207,18 +206,18 @@ static const char *account_type(const char *raw)
 
 /* The server and the account of one payload, from values already picked out. */
 typedef struct payload {
-    plist_t host_dict;        /* dict holding the host name key */
-    const char *host_key;     /* OutgoingMailServerHostName or HostName */
-    plist_t user_dict;        /* dict holding the user name key, or NULL */
+    plist_t host_dict;    /* dict holding the host name key */
+    const char *host_key; /* OutgoingMailServerHostName or HostName */
+    plist_t user_dict;    /* dict holding the user name key, or NULL */
     const char *user_key;
-    plist_t desc_dict;        /* dict holding the description key */
+    plist_t desc_dict; /* dict holding the description key */
     const char *desc_key;
-    plist_t email_dict;       /* dict holding the address key, or NULL */
+    plist_t email_dict; /* dict holding the address key, or NULL */
     const char *email_key;
-    const char *identifier;   /* PayloadUUID / Identifier, raw */
-    const char *type;         /* account type word */
-    int port;                 /* 0: not stored */
-    bool use_ssl, ssl_known;  /* ssl_known false: no SSL setting exists (declarative) */
+    const char *identifier;  /* PayloadUUID / Identifier, raw */
+    const char *type;        /* account type word */
+    int port;                /* 0: not stored */
+    bool use_ssl, ssl_known; /* ssl_known false: no SSL setting exists (declarative) */
     mf_auth auth;
 } payload;
 
@@ -229,7 +228,7 @@ static mf_code add_payload(ctx *c, const payload *p)
     mf_server *s = mf_report_add_server(c->r, c->src);
     if (!s)
         return MF_ERR_NOMEM;
-    if ((rc = mf_plist_text_at(p->host_dict, p->host_key, false, &host)))
+    if ((rc = mf_plist_text_at(&host, p->host_dict, p->host_key, false)))
         return rc;
     rc = mf_server_set_hostname(s, host);
     if (rc) {
@@ -238,9 +237,9 @@ static mf_code add_payload(ctx *c, const payload *p)
     }
     if (!s->hostname)
         s->flags |= MF_FLAG_NO_HOSTNAME;
-    if (p->user_dict && (rc = mf_plist_text_at(p->user_dict, p->user_key, true, &s->username)))
+    if (p->user_dict && (rc = mf_plist_text_at(&s->username, p->user_dict, p->user_key, true)))
         goto out;
-    if ((rc = mf_plist_text_at(p->desc_dict, p->desc_key, true, &s->description)))
+    if ((rc = mf_plist_text_at(&s->description, p->desc_dict, p->desc_key, true)))
         goto out;
     if (p->identifier && !(s->identifier = mf_plist_text(p->identifier, MF_PLIST_TEXT_MAX))) {
         rc = MF_ERR_NOMEM;
@@ -277,10 +276,10 @@ static mf_code add_payload(ctx *c, const payload *p)
         rc = MF_ERR_NOMEM;
         goto out;
     }
-    if ((rc = mf_plist_text_at(p->desc_dict, p->desc_key, true, &a->description)))
+    if ((rc = mf_plist_text_at(&a->description, p->desc_dict, p->desc_key, true)))
         goto out;
     if (p->email_dict &&
-        (rc = mf_plist_strv_at(p->email_dict, p->email_key, MF_PLIST_MAX_EMAILS, &a->emails)))
+        (rc = mf_plist_strv_at(&a->emails, p->email_dict, p->email_key, MF_PLIST_MAX_EMAILS)))
         goto out;
 out:
     free(host);
@@ -309,8 +308,8 @@ static mf_code managed_payload(ctx *c, plist_t d, const char *where)
     /* Absent means false (Apple's documented default). */
     if (mf_plist_has(d, "OutgoingMailServerUseSSL") &&
         !mf_plist_bool(d, "OutgoingMailServerUseSSL", &p.use_ssl)) {
-        mf_log_warn("%s: %s.OutgoingMailServerUseSSL: not a boolean; security unknown",
-                    c->is.path, where);
+        mf_log_warn("%s: %s.OutgoingMailServerUseSSL: not a boolean; security unknown", c->is.path,
+                    where);
         p.ssl_known = false;
     }
     if (!mf_plist_str(d, "OutgoingMailServerHostName"))
@@ -324,8 +323,8 @@ static mf_code declarative_payload(ctx *c, plist_t decl, const char *ident, cons
 {
     plist_t out = mf_plist_dict(decl, "OutgoingServer");
     if (!out) {
-        mf_plist_issue(&c->is, MF_SRC_MALFORMED, "%s.OutgoingServer is %s, expected a dict",
-                       where, mf_plist_type_name(plist_dict_get_item(decl, "OutgoingServer")));
+        mf_plist_issue(&c->is, MF_SRC_MALFORMED, "%s.OutgoingServer is %s, expected a dict", where,
+                       mf_plist_type_name(plist_dict_get_item(decl, "OutgoingServer")));
         return MF_OK;
     }
     plist_t in = mf_plist_dict(decl, "IncomingServer");
@@ -433,8 +432,8 @@ mf_code mf_profile_parse(mf_report *r, int source_index, const char *data, size_
     if (rc == MF_ERR_NOMEM)
         goto out;
     if (rc != MF_OK) {
-        mf_plist_issue(&c.is, rc == MF_ERR_UNSUPPORTED ? MF_SRC_UNREADABLE : MF_SRC_MALFORMED,
-                       "%s", err->text);
+        mf_plist_issue(&c.is, rc == MF_ERR_UNSUPPORTED ? MF_SRC_UNREADABLE : MF_SRC_MALFORMED, "%s",
+                       err->text);
         rc = MF_OK;
         goto out;
     }

@@ -230,13 +230,10 @@ static mf_code ingest_one(ingest *in, const char *name, const char *path, mf_err
     mf_store_added added;
     mf_error serr;
     mf_error_clear(&serr);
+    /* The report passed strict validation, so a failure here is the store's (disk
+     * full, database locked or damaged): stop, and leave this batch's files in the
+     * spool for the next run, rather than quarantine good reports. */
     rc = mf_store_add(&added, in->store, r, data, len, &serr);
-    if (rc == MF_ERR_INVALID || rc == MF_ERR_TOOBIG) {
-        rc = MF_OK;
-        snprintf(reason, sizeof(reason), "cannot be stored: %s", serr.text);
-        refuse(in, name, path, reason);
-        goto out;
-    }
     if (rc != MF_OK) {
         if (err)
             *err = serr;

@@ -12,7 +12,10 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <syslog.h>
 #include <unistd.h>
 
 static void help(FILE *f)
@@ -108,6 +111,18 @@ int mf_cmd_receive(int argc, char **argv)
     mf_receive_stats stats;
     mf_code rc = mf_receive_run(&stats, &io, &sink, (size_t)max_bytes, &err);
     mf_spool_close(sp);
+    /* stderr goes back to the agent over SSH; the collector's own record of the
+     * session is one syslog line, with the address sshd saw. */
+    const char *client = getenv("SSH_CLIENT");
+    char from[64] = "local";
+    if (client && client[0])
+        snprintf(from, sizeof(from), "%.*s", (int)strcspn(client, " "), client);
+    openlog("mailfleet-collector", LOG_PID, LOG_DAEMON);
+    syslog(rc == MF_OK && stats.refused == 0 ? LOG_INFO : LOG_WARNING,
+           "receive from %s: stored %zu, duplicates %zu, refused %zu%s%s", from, stats.stored,
+           stats.duplicates, stats.refused, rc == MF_OK ? "" : "; ended: ",
+           rc == MF_OK ? "" : err.text);
+    closelog();
     if (rc != MF_OK) {
         mf_log_warn("receive: %s (stored %zu, duplicates %zu, refused %zu)", err.text,
                     stats.stored, stats.duplicates, stats.refused);

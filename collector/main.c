@@ -1,6 +1,7 @@
 /* mailfleet-collector: thin entry point; each command lives in cmd_<name>.c. */
 #include "collector.h"
 #include "log.h"
+#include "results.h" /* policy evaluation: check, report (issue 5) */
 
 #include <stdio.h>
 #include <string.h>
@@ -15,6 +16,9 @@ static const command commands[] = {
     {"receive", mf_cmd_receive, "the SSH forced command: take reports from stdin into a spool"},
     {"ingest", mf_cmd_ingest, "move spooled (or given) reports into the SQLite store"},
     {"servers", mf_cmd_servers, "every SMTP server seen across the fleet, and how it fares"},
+    /* policy evaluation (cmd_check.c, cmd_report.c; exit codes 0/100/101/1/2) */
+    {"check", mf_cmd_check, "evaluate report files against a policy (CI mode, no store)"},
+    {"report", mf_cmd_report, "evaluate every host's latest report in the store against a policy"},
 };
 
 static void usage(FILE *f)

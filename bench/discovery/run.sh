@@ -7,8 +7,10 @@
 # --bench, then runs, RUNS times each (after 3 warm-up runs):
 #   mailfleet-agent collect --no-probe     (a Release build)
 #   bench/discovery/peer_extract.py        (the straightforward Python peer)
-# and prints the median and spread of the wall time (whole process: exec to exit) and the
-# median peak RSS (/usr/bin/time -f %M, in separate runs so it does not skew the timing).
+# and prints the median and spread of the wall time (whole process: exec to exit), the
+# median CPU time (user + system, from wait4: steadier than wall time on a busy machine)
+# and the median peak RSS (/usr/bin/time -f %M, in separate runs so it does not skew the
+# timing).
 #
 # Environment: AGENT=path (skip the build and use this binary), BUILD_DIR (default
 # build-bench-release in the project), RUNS (default 30), PYTHON (default /usr/bin/python3).
@@ -44,10 +46,17 @@ cmds = {
 }
 
 def once(cmd):
-    t0 = time.perf_counter_ns()
-    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    t1 = time.perf_counter_ns()
-    return (t1 - t0) / 1e6, p
+    """Wall time (ms), CPU time user+sys (ms, from wait4: unaffected by other load on
+    the machine), and the output."""
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter_ns()
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        t1 = time.perf_counter_ns()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        p.stdout = out.read()
+    return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1e3, p
 
 def rss(cmd):
     with tempfile.NamedTemporaryFile() as f:
@@ -57,24 +66,31 @@ def rss(cmd):
 
 results = {}
 for name, cmd in cmds.items():
-    _, p = once(cmd)
+    _, _, p = once(cmd)
     out = json.loads(p.stdout)
     found = (len(out["servers"]), len(out["accounts"]))
     for _ in range(2):
         once(cmd)
-    times = sorted(once(cmd)[0] for _ in range(runs))
+    runs_ = [once(cmd) for _ in range(runs)]
+    walls = sorted(r[0] for r in runs_)
+    cpus = sorted(r[1] for r in runs_)
     mems = sorted(rss(cmd) for _ in range(runs))
-    results[name] = (statistics.median(times), times[0], times[-1], statistics.median(mems), found,
-                     p.returncode)
+    results[name] = (statistics.median(walls), walls[0], walls[-1], statistics.median(cpus),
+                     statistics.median(mems), found, p.returncode)
 
-print("discovery benchmark: %d runs each, fixture %s" % (runs, fx))
-print("%-38s %10s %10s %10s %12s %9s %9s" % ("program", "median ms", "min ms", "max ms",
-                                           "peak RSS KB", "servers", "accounts"))
-for name, (med, lo, hi, mem, found, rc) in results.items():
-    print("%-38s %10.2f %10.2f %10.2f %12d %9d %9d" % (name, med, lo, hi, mem, found[0], found[1]))
+load = os.getloadavg()[0]
+print("discovery benchmark: %d runs each, %d CPUs, load average %.2f, fixture %s" %
+      (runs, os.cpu_count(), load, fx))
+print("%-36s %9s %8s %8s %9s %11s %8s %8s" % ("program", "wall med", "min", "max", "CPU med",
+                                            "peak RSS", "servers", "accounts"))
+for name, (med, lo, hi, cpu, mem, found, rc) in results.items():
+    print("%-36s %6.2f ms %5.2f ms %5.2f ms %6.2f ms %8d KB %8d %8d" %
+          (name, med, lo, hi, cpu, mem, found[0], found[1]))
 (a_name, a), (p_name, p) = list(results.items())
-print("ratio (peer median / agent median): %.1fx faster; peak RSS %.1fx smaller" %
-      (p[0] / a[0], p[3] / a[3]))
-if a[5] != 0:
-    print("note: the agent exited %d (some source failed)" % a[5])
+print("peer / agent: wall %.1fx, CPU %.1fx, peak RSS %.1fx" % (p[0] / a[0], p[3] / a[3], p[4] / a[4]))
+if load > os.cpu_count():
+    print("note: the machine is busy (load %.1f on %d CPUs): wall times are inflated; "
+          "the CPU times are the steadier figure" % (load, os.cpu_count()))
+if a[6] != 0:
+    print("note: the agent exited %d (some source failed)" % a[6])
 EOF

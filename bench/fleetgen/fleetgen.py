@@ -198,10 +198,19 @@ def probe_for(rng, host, port, sec, server_ids, legacy, t):
         elif outcome == "ok":
             p["auth"] = ["PLAIN", "LOGIN"]
             phases["quit_ms"] = rng.randint(1, 20)
-    p["tls"] = tls
-    p["duration_ms"] = sum(phases.values())
-    p["phases"] = phases
-    return p
+    # Every member, in the order the agent's encoder writes them (common/report_json.c).
+    out = {"hostname": host, "port": port, "security": sec, "servers": server_ids,
+           "outcome": outcome}
+    if outcome != "ok":
+        out["phase"] = p["phase"]
+    out.update({"detail": p["detail"], "address": p["address"],
+                "duration_ms": sum(phases.values()), "phases": phases,
+                "banner": p.get("banner"), "ehlo": p.get("ehlo", []),
+                "ehlo_tls": p.get("ehlo_tls", []),
+                "starttls_offered": p.get("starttls_offered", False),
+                "auth_before_tls": p.get("auth_before_tls", []), "auth": p.get("auth", []),
+                "tls": tls})
+    return out
 
 
 def report(rng, h, t):
@@ -211,7 +220,7 @@ def report(rng, h, t):
         fmt, path = CLIENT_FORMAT[client]
         src_index[client] = len(sources)
         broken = rng.random() < 0.03
-        sources.append({"user": None if client == "profile" else h.user, "client": client,
+        sources.append({"user": h.user, "client": client,
                         "format": fmt, "path": path.replace("~", f"/Users/{h.user}"),
                         "status": "malformed" if broken else "ok",
                         "error": "unexpected end of file at line 12" if broken else None})
@@ -222,7 +231,7 @@ def report(rng, h, t):
         dup = key in seen
         seen.add(key)
         sid = f"s{i + 1}"
-        s = {"id": sid, "user": None if client == "profile" else h.user, "client": client,
+        s = {"id": sid, "user": h.user, "client": client,
              "source": src_index[client], "hostname": host, "port": port,
              "security": sec, "auth": auth,
              "username": f"{h.user}@{ORG}" if provider is None else None,
@@ -254,7 +263,9 @@ def report(rng, h, t):
             probes.append({"hostname": None, "port": 0, "security": s["security"],
                            "servers": [s["id"]], "outcome": "skipped",
                            "detail": "provider-managed: the OS picks the server",
-                           "duration_ms": 0, "phases": {}, "tls": None})
+                           "address": None, "duration_ms": 0, "phases": {}, "banner": None,
+                           "ehlo": [], "ehlo_tls": [], "starttls_offered": False,
+                           "auth_before_tls": [], "auth": [], "tls": None})
     return {"schema": "mailfleet.report.v1", "report_id": uuid4(rng),
             "collected_at": rfc3339(t), "agent": {"version": "0.1.0"},
             "host": {"id": h.serial, "hostname": h.hostname,

@@ -116,6 +116,14 @@ json.dump({"results": results}, open(out, "w"))
 EOF
 fi
 
+# Where the time of the 100-target run goes: the agent's CPU against the server's.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$SERVERS_PID/stat" 2>/dev/null || echo 0; }
+S0=$(cpu_ticks)
+/usr/bin/time -f "%U %S" -o "$WORK/acpu" $A100 >/dev/null
+S1=$(cpu_ticks)
+SERVER_CPU_MS=$(( (S1 - S0) * 1000 / $(getconf CLK_TCK) ))
+AGENT_CPU_MS=$(awk '{printf "%d", ($1 + $2) * 1000}' "$WORK/acpu")
+
 RSS=0
 for _ in 1 2 3 4 5; do
     /usr/bin/time -f %M -o "$WORK/rss" $A100 >/dev/null
@@ -123,6 +131,9 @@ for _ in 1 2 3 4 5; do
     [ "$r" -gt "$RSS" ] && RSS=$r
 done
 
+echo
+echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "one 100-target run: agent CPU ${AGENT_CPU_MS} ms, server (aiosmtpd) CPU ${SERVER_CPU_MS} ms"
 "$PY" - "$WORK/hf.json" "$RSS" <<'EOF'
 import json, sys
 res = {r["command"]: r for r in json.load(open(sys.argv[1]))["results"]}

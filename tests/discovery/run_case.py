@@ -2,7 +2,7 @@
 """run_case.py CASE [--show] [--keep]: one case of the data-driven discovery suite.
 
 Builds the case's fixture with tests/fixtures/mkfixtures.py into
-$MF_BUILD_DIR/fixtures/<case> (or $TMPDIR), runs `$MF_AGENT collect --no-probe` over it,
+$MF_BUILD_DIR/fixtures/<case> (or a new folder under $TMPDIR), runs `$MF_AGENT collect --no-probe` over it,
 and compares a projection of the report with tests/discovery/cases/<case>/expected.json.
 
 Environment: MF_SOURCE_DIR (project root), MF_BUILD_DIR, MF_AGENT (the built agent).
@@ -360,9 +360,14 @@ def main(argv):
         return 0
 
     base = os.environ.get("MF_BUILD_DIR")
-    base = os.path.join(base, "fixtures") if base else (os.environ.get("TMPDIR") or "/tmp")
-    os.makedirs(base, exist_ok=True)
     tmp_base = None
+    if base:
+        base = os.path.join(base, "fixtures")
+        os.makedirs(base, exist_ok=True)
+    else:
+        # Never a fixed name in a shared folder: the builder replaces OUTDIR/<case>.
+        base = tmp_base = tempfile.mkdtemp(prefix="mf-fixtures-")
+        os.chmod(tmp_base, 0o755)
     if as_nobody and not all_traversable(base):
         tmp_base = tempfile.mkdtemp(prefix="mf-fixtures-")
         os.chmod(tmp_base, 0o755)
@@ -473,8 +478,9 @@ def main(argv):
         if stderr.strip():
             print("agent stderr:\n" + stderr[-4000:])
         return 1
-    if not keep and tmp_base:
-        shutil.rmtree(tmp_base, ignore_errors=True)
+    if not keep:
+        # Passed: the fixture is of no further use (failures keep theirs to look at).
+        shutil.rmtree(tmp_base or root, ignore_errors=True)
     print("PASS %s (%d sources, %d servers, %d accounts)" %
           (name, len(proj["sources"]), len(proj["servers"]), len(proj["accounts"])))
     return 0

@@ -19,7 +19,7 @@ static void check_answer(const char *line)
     mf_ship_answer a;
     mf_error err;
     mf_error_clear(&err);
-    if (mf_ship_parse_answer(line, &a, &err) != MF_OK) {
+    if (mf_ship_parse_answer(&a, line, &err) != MF_OK) {
         if (err.text[0] == '\0')
             abort();
         return;
@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t max = 0;
             mf_error err;
             mf_error_clear(&err);
-            if (mf_ship_parse_greeting(line, &max, &err) == MF_OK && max < 1)
+            if (mf_ship_parse_greeting(&max, line, &err) == MF_OK && max < 1)
                 abort();
             first = false;
         }

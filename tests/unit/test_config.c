@@ -61,8 +61,8 @@ static void expect_refused(const char *text, const char *key, const char *reason
     mf_error err;
     mf_code rc = apply(&c, text, &err);
     if (rc != MF_ERR_CONFIG || strcmp(err.field, key) != 0 || !strstr(err.text, reason)) {
-        print_error("config %s: got code %d field \"%s\" text \"%s\", expected %s / %s\n", text,
-                    rc, err.field, err.text, key, reason);
+        print_error("config %s: got code %d field \"%s\" text \"%s\", expected %s / %s\n", text, rc,
+                    err.field, err.text, key, reason);
         fail();
     }
     assert_string_equal(err.file, "test.conf");
@@ -99,28 +99,27 @@ static void test_defaults(void **state)
     mf_agent_config_free(NULL);
 }
 
-static const char full_json[] =
-    "{\n"
-    "  \"collector_host\": \"collector.example.com\",\n"
-    "  \"collector_port\": 2222,\n"
-    "  \"collector_user\": \"mf-agent\",\n"
-    "  \"identity\": \"keys/id_ed25519\",\n"
-    "  \"known_hosts\": \"/etc/mf/known_hosts\",\n"
-    "  \"outbox\": \"/var/mf/outbox\",\n"
-    "  \"outbox_max_reports\": 7,\n"
-    "  \"outbox_max_bytes\": 1048576,\n"
-    "  \"ssh_timeout\": 9,\n"
-    "  \"retry_min\": 10,\n"
-    "  \"retry_max\": 100,\n"
-    "  \"probe_timeout\": 5,\n"
-    "  \"probe_concurrency\": 3,\n"
-    "  \"ca_file\": \"/etc/ssl/ca.pem\",\n"
-    "  \"no_probe\": true,\n"
-    "  \"privacy\": \"pseudonymise\",\n"
-    "  \"fleet_key\": \"000102030405060708090a0b0c0d0e0f\",\n"
-    "  \"pseudonymise_hostname\": true,\n"
-    "  \"PayloadUUID\": \"ignored: MDM wrappers are not ours\"\n"
-    "}\n";
+static const char full_json[] = "{\n"
+                                "  \"collector_host\": \"collector.example.com\",\n"
+                                "  \"collector_port\": 2222,\n"
+                                "  \"collector_user\": \"mf-agent\",\n"
+                                "  \"identity\": \"keys/id_ed25519\",\n"
+                                "  \"known_hosts\": \"/etc/mf/known_hosts\",\n"
+                                "  \"outbox\": \"/var/mf/outbox\",\n"
+                                "  \"outbox_max_reports\": 7,\n"
+                                "  \"outbox_max_bytes\": 1048576,\n"
+                                "  \"ssh_timeout\": 9,\n"
+                                "  \"retry_min\": 10,\n"
+                                "  \"retry_max\": 100,\n"
+                                "  \"probe_timeout\": 5,\n"
+                                "  \"probe_concurrency\": 3,\n"
+                                "  \"ca_file\": \"/etc/ssl/ca.pem\",\n"
+                                "  \"no_probe\": true,\n"
+                                "  \"privacy\": \"pseudonymise\",\n"
+                                "  \"fleet_key\": \"000102030405060708090a0b0c0d0e0f\",\n"
+                                "  \"pseudonymise_hostname\": true,\n"
+                                "  \"PayloadUUID\": \"ignored: MDM wrappers are not ours\"\n"
+                                "}\n";
 
 static void check_full(const mf_agent_config *c, const char *origin)
 {
@@ -236,7 +235,8 @@ static void test_refusals(void **state)
     expect_refused("{\"ssh_timeout\": 0}", "ssh_timeout", "out of range");
     expect_refused("{\"no_probe\": \"yes\"}", "no_probe", "wrong type: expected a boolean");
     expect_refused("{\"no_probe\": 1}", "no_probe", "wrong type");
-    expect_refused("{\"identity\": 5}", "identity", "wrong type: expected a string, got an integer");
+    expect_refused("{\"identity\": 5}", "identity",
+                   "wrong type: expected a string, got an integer");
     expect_refused("{\"identity\": \"\"}", "identity", "bad value: empty");
     expect_refused("{\"outbox\": [\"/a\"]}", "outbox", "got an array");
     expect_refused("{\"collector_host\": \"bad host\"}", "collector_host", "not a host name");
@@ -277,24 +277,21 @@ static void test_refusals(void **state)
     mf_agent_config_free(&c);
     assert_int_equal(apply(&c, "<plist><dict><key>x</key></plist>", &err), MF_ERR_CONFIG);
     mf_agent_config_free(&c);
-    assert_int_equal(apply(&c,
-                           "<plist><dict><key>ssh_timeout</key><real>1.5</real></dict></plist>",
-                           &err),
-                     MF_ERR_CONFIG);
+    assert_int_equal(
+        apply(&c, "<plist><dict><key>ssh_timeout</key><real>1.5</real></dict></plist>", &err),
+        MF_ERR_CONFIG);
     assert_string_equal(err.field, "ssh_timeout");
     assert_true(strstr(err.text, "got a real"));
     mf_agent_config_free(&c);
-    assert_int_equal(apply(&c,
-                           "<plist><dict><key>outbox</key><data>AAAA</data></dict></plist>",
-                           &err),
-                     MF_ERR_CONFIG);
+    assert_int_equal(
+        apply(&c, "<plist><dict><key>outbox</key><data>AAAA</data></dict></plist>", &err),
+        MF_ERR_CONFIG);
     assert_true(strstr(err.text, "expected a string, got data"));
     mf_agent_config_free(&c);
     /* A missing file keeps its own code (callers decide whether it matters). */
     mf_agent_config_init(&c);
     mf_error_clear(&err);
-    assert_int_equal(mf_agent_config_apply_file(&c, "/nonexistent/mf.json", &err),
-                     MF_ERR_NOTFOUND);
+    assert_int_equal(mf_agent_config_apply_file(&c, "/nonexistent/mf.json", &err), MF_ERR_NOTFOUND);
     assert_string_equal(err.file, "/nonexistent/mf.json");
     mf_agent_config_free(&c);
 }
@@ -333,30 +330,30 @@ static void test_parse_collector(void **state)
     int p;
     mf_error err;
     mf_error_clear(&err);
-    assert_int_equal(mf_config_parse_collector("mf@c.example.com:2222", &u, &h, &p, &err), MF_OK);
+    assert_int_equal(mf_config_parse_collector(&u, &h, &p, "mf@c.example.com:2222", &err), MF_OK);
     assert_string_equal(u, "mf");
     assert_string_equal(h, "c.example.com");
     assert_int_equal(p, 2222);
     free(u);
     free(h);
-    assert_int_equal(mf_config_parse_collector("c.example.com", &u, &h, &p, &err), MF_OK);
+    assert_int_equal(mf_config_parse_collector(&u, &h, &p, "c.example.com", &err), MF_OK);
     assert_null(u);
     assert_string_equal(h, "c.example.com");
     assert_int_equal(p, 0);
     free(h);
-    assert_int_equal(mf_config_parse_collector("a@[2001:db8::1]:22", &u, &h, &p, &err), MF_OK);
+    assert_int_equal(mf_config_parse_collector(&u, &h, &p, "a@[2001:db8::1]:22", &err), MF_OK);
     assert_string_equal(h, "2001:db8::1");
     assert_int_equal(p, 22);
     free(u);
     free(h);
-    assert_int_equal(mf_config_parse_collector("[::1]", &u, &h, &p, &err), MF_OK);
+    assert_int_equal(mf_config_parse_collector(&u, &h, &p, "[::1]", &err), MF_OK);
     assert_string_equal(h, "::1");
     free(h);
-    const char *bad[] = {"", "@h", "u@", "u@h:", "u@h:0", "u@h:x", "u@[::1", "u@[]:2",
-                         "u@[::1]x", "u v@h", "u@h\n", "u@-h", "u@h@i", "::1"};
+    const char *bad[] = {"",       "@h",       "u@",    "u@h:",  "u@h:0", "u@h:x", "u@[::1",
+                         "u@[]:2", "u@[::1]x", "u v@h", "u@h\n", "u@-h",  "u@h@i", "::1"};
     for (size_t i = 0; i < MF_ARRAY_LEN(bad); i++) {
         mf_error_clear(&err);
-        if (mf_config_parse_collector(bad[i], &u, &h, &p, &err) != MF_ERR_CONFIG) {
+        if (mf_config_parse_collector(&u, &h, &p, bad[i], &err) != MF_ERR_CONFIG) {
             print_error("\"%s\" was accepted\n", bad[i]);
             fail();
         }
@@ -374,27 +371,27 @@ static void test_decode_key(void **state)
     mf_error err;
     mf_error_clear(&err);
     /* hex wins when the text is only hex digits */
-    assert_int_equal(mf_config_decode_key("00FF00ff00ff00ff00ff00ff00ff00ff", 32, k, &n, &err),
+    assert_int_equal(mf_config_decode_key(k, &n, "00FF00ff00ff00ff00ff00ff00ff00ff", 32, &err),
                      MF_OK);
     assert_int_equal(n, 16);
     assert_int_equal(k[1], 0xff);
     /* base64, standard and URL-safe, with and without padding */
-    assert_int_equal(mf_config_decode_key("+/+/+/+/+/+/+/+/+/+/+w==", 24, k, &n, &err), MF_OK);
+    assert_int_equal(mf_config_decode_key(k, &n, "+/+/+/+/+/+/+/+/+/+/+w==", 24, &err), MF_OK);
     assert_int_equal(n, 16);
     assert_int_equal(k[0], 0xfb);
-    assert_int_equal(mf_config_decode_key("-_-_-_-_-_-_-_-_-_-_-w", 22, k, &n, &err), MF_OK);
+    assert_int_equal(mf_config_decode_key(k, &n, "-_-_-_-_-_-_-_-_-_-_-w", 22, &err), MF_OK);
     assert_int_equal(n, 16);
     assert_int_equal(k[0], 0xfb);
     /* too short, too long, garbage, empty */
-    assert_int_equal(mf_config_decode_key("00ff", 4, k, &n, &err), MF_ERR_CONFIG);
+    assert_int_equal(mf_config_decode_key(k, &n, "00ff", 4, &err), MF_ERR_CONFIG);
     char longhex[2 * MF_FLEET_KEY_MAX + 3];
     memset(longhex, 'a', sizeof(longhex) - 1);
     longhex[sizeof(longhex) - 1] = '\0';
-    assert_int_equal(mf_config_decode_key(longhex, strlen(longhex), k, &n, &err), MF_ERR_CONFIG);
+    assert_int_equal(mf_config_decode_key(k, &n, longhex, strlen(longhex), &err), MF_ERR_CONFIG);
     assert_true(strstr(err.text, "longer than"));
-    assert_int_equal(mf_config_decode_key("AAAA=AAAAAAAAAAAAAAAAAAAAAAA", 28, k, &n, &err),
+    assert_int_equal(mf_config_decode_key(k, &n, "AAAA=AAAAAAAAAAAAAAAAAAAAAAA", 28, &err),
                      MF_ERR_CONFIG);
-    assert_int_equal(mf_config_decode_key("   \n", 4, k, &n, &err), MF_ERR_CONFIG);
+    assert_int_equal(mf_config_decode_key(k, &n, "   \n", 4, &err), MF_ERR_CONFIG);
     assert_int_equal(n, 0);
 }
 
@@ -431,14 +428,14 @@ static void test_layering(void **state)
 
     o.collector = "flagged@flag.example.com";
     assert_int_equal(mf_agent_config_load_paths(&c, bases, managed, &o, &err), MF_OK);
-    assert_string_equal(c.collector_host, "flag.example.com");          /* flag */
-    assert_string_equal(c.collector_user, "flagged");                   /* flag */
-    assert_int_equal(c.collector_port, 2200);                           /* base: nobody else */
-    assert_string_equal(c.outbox, "/flag/outbox");                      /* flag over base */
-    assert_int_equal(c.ssh_timeout_s, 13);                              /* --config */
-    assert_string_equal(c.identity, "/cfg/id");                         /* --config */
-    assert_int_equal(c.retry_min_s, 5);                                 /* base */
-    assert_int_equal(c.probe_timeout_s, 7);                             /* no --timeout */
+    assert_string_equal(c.collector_host, "flag.example.com"); /* flag */
+    assert_string_equal(c.collector_user, "flagged");          /* flag */
+    assert_int_equal(c.collector_port, 2200);                  /* base: nobody else */
+    assert_string_equal(c.outbox, "/flag/outbox");             /* flag over base */
+    assert_int_equal(c.ssh_timeout_s, 13);                     /* --config */
+    assert_string_equal(c.identity, "/cfg/id");                /* --config */
+    assert_int_equal(c.retry_min_s, 5);                        /* base */
+    assert_int_equal(c.probe_timeout_s, 7);                    /* no --timeout */
     assert_string_equal(c.origin[MF_CFG_COLLECTOR_PORT], base);
     assert_string_equal(c.origin[MF_CFG_SSH_TIMEOUT], cfgfile);
     assert_string_equal(c.origin[MF_CFG_OUTBOX], "command line");
@@ -488,14 +485,10 @@ static void test_layering(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_json_every_key),
-        cmocka_unit_test(test_plist_every_key),
-        cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_cross_checks),
-        cmocka_unit_test(test_parse_collector),
-        cmocka_unit_test(test_decode_key),
-        cmocka_unit_test(test_layering),
+        cmocka_unit_test(test_defaults),        cmocka_unit_test(test_json_every_key),
+        cmocka_unit_test(test_plist_every_key), cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_cross_checks),    cmocka_unit_test(test_parse_collector),
+        cmocka_unit_test(test_decode_key),      cmocka_unit_test(test_layering),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -430,6 +430,21 @@ static void test_bad_structures(void **state)
     plist_dict_set_item(d, "$class", plist_new_uid(cls));
     expect_error(make_archive(o, add(o, d)), MF_ERR_INVALID, "NS.keys has 1");
 
+    /* More keys than a dictionary may have (libplist inserts in linear time). */
+    o = new_objects();
+    k = add(o, plist_new_string("k"));
+    uint64_t *many = malloc(sizeof(uint64_t) * (MF_NSKEYED_MAX_DICT_KEYS + 1));
+    assert_non_null(many);
+    for (unsigned i = 0; i <= MF_NSKEYED_MAX_DICT_KEYS; i++)
+        many[i] = k;
+    cls = add_class(o, "NSDictionary");
+    d = plist_new_dict();
+    plist_dict_set_item(d, "NS.keys", uid_array(MF_NSKEYED_MAX_DICT_KEYS + 1, many));
+    plist_dict_set_item(d, "NS.objects", uid_array(MF_NSKEYED_MAX_DICT_KEYS + 1, many));
+    plist_dict_set_item(d, "$class", plist_new_uid(cls));
+    free(many);
+    expect_error(make_archive(o, add(o, d)), MF_ERR_INVALID, "the limit is");
+
     /* A dictionary key that is not a string. */
     o = new_objects();
     uint64_t dk = add(o, plist_new_data("zz", 2));
@@ -565,14 +580,15 @@ static void test_blob_undecodable(void **state)
     (void)state;
     plist_t out;
     expect_blob("\x00\x01\x02\xff", 4, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);
-    expect_blob("abc\x00" "def", 7, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);    /* NUL */
-    expect_blob("\xc0\xaf", 2, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);      /* overlong */
-    expect_blob("\xed\xa0\x80", 3, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);  /* surrogate */
+    expect_blob("abc\x00"
+                "def",
+                7, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);                     /* NUL */
+    expect_blob("\xc0\xaf", 2, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);         /* overlong */
+    expect_blob("\xed\xa0\x80", 3, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);     /* surrogate */
     expect_blob("\xf4\x90\x80\x80", 4, MF_ERR_PARSE, MF_NSKEYED_NONE, &out); /* > U+10FFFF */
-    expect_blob("caf\xc3", 4, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);       /* truncated */
-    expect_blob("a\x1b[0m", 5, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);      /* control */
-    expect_blob("bplist00garbage-garbage-garbage-garbage", 39, MF_ERR_PARSE, MF_NSKEYED_NONE,
-                &out);
+    expect_blob("caf\xc3", 4, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);          /* truncated */
+    expect_blob("a\x1b[0m", 5, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);         /* control */
+    expect_blob("bplist00garbage-garbage-garbage-garbage", 39, MF_ERR_PARSE, MF_NSKEYED_NONE, &out);
     expect_blob("<?xml version=\"1.0\"?><plist><dict><key>a</key>", 47, MF_ERR_PARSE,
                 MF_NSKEYED_NONE, &out);
 
@@ -678,14 +694,14 @@ static void test_strings_with_nul(void **state)
     /* Plain binary plists whose only string hides a second part behind a NUL, as ASCII
      * ("evil.com\0ok") and as UTF-16. libplist would silently cut them. */
     static const unsigned char ascii[] = {
-        'b', 'p', 'l', 'i', 's', 't', '0', '0', 0x5B, 'e', 'v', 'i', 'l', '.', 'c', 'o',
-        'm', 0, 'o', 'k', 0x08, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x14};
+        'b', 'p', 'l',  'i', 's', 't', '0', '0', 0x5B, 'e', 'v', 'i', 'l', '.', 'c', 'o', 'm', 0,
+        'o', 'k', 0x08, 0,   0,   0,   0,   0,   0,    1,   1,   0,   0,   0,   0,   0,   0,   0,
+        1,   0,   0,    0,   0,   0,   0,   0,   0,    0,   0,   0,   0,   0,   0,   0,   0x14};
     expect_blob(ascii, sizeof(ascii), MF_ERR_INVALID, MF_NSKEYED_NONE, &out);
     static const unsigned char utf16[] = {
         'b', 'p', 'l', 'i', 's', 't', '0', '0', 0x63, 0, 'a', 0, 0, 0, 'b', 0x08,
-        0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0x0F};
+        0,   0,   0,   0,   0,   0,   1,   1,   0,    0, 0,   0, 0, 0, 0,   1,
+        0,   0,   0,   0,   0,   0,   0,   0,   0,    0, 0,   0, 0, 0, 0,   0x0F};
     expect_blob(utf16, sizeof(utf16), MF_ERR_INVALID, MF_NSKEYED_NONE, &out);
     /* Without the NUL the same layout is fine: the check is not over-eager. */
     unsigned char ok[sizeof(ascii)];

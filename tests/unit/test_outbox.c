@@ -78,7 +78,7 @@ static mf_report *read_back(mf_outbox *ob, const mf_outbox_entry *e)
     size_t len = 0;
     mf_error err;
     mf_error_clear(&err);
-    assert_int_equal(mf_outbox_read(ob, e, MF_REPORT_MAX_BYTES, &data, &len, &err), MF_OK);
+    assert_int_equal(mf_outbox_read(&data, &len, ob, e, MF_REPORT_MAX_BYTES, &err), MF_OK);
     mf_report *r = NULL;
     assert_int_equal(mf_report_decode(&r, data, len, &err), MF_OK);
     free(data);
@@ -112,7 +112,7 @@ static void test_queue_order_and_files(void **state)
     size_t n = 0;
     mf_error err;
     mf_error_clear(&err);
-    assert_int_equal(mf_outbox_list(ob, &v, &n, &err), MF_OK);
+    assert_int_equal(mf_outbox_list(&v, &n, ob, &err), MF_OK);
     assert_int_equal(n, 3);
     for (int i = 0; i < 3; i++) {
         assert_string_equal(v[i].report_id, ids[i]); /* oldest first */
@@ -126,14 +126,14 @@ static void test_queue_order_and_files(void **state)
     /* A cap smaller than the report refuses to read it. */
     char *data = NULL;
     size_t len = 0;
-    assert_int_equal(mf_outbox_read(ob, &v[0], 10, &data, &len, &err), MF_ERR_TOOBIG);
+    assert_int_equal(mf_outbox_read(&data, &len, ob, &v[0], 10, &err), MF_ERR_TOOBIG);
     assert_null(data);
     /* Remove after the ACK; removing twice is fine (another run shipped it). */
     assert_int_equal(mf_outbox_remove(ob, &v[0], &err), MF_OK);
     assert_int_equal(mf_outbox_remove(ob, &v[0], &err), MF_OK);
-    assert_int_equal(mf_outbox_read(ob, &v[0], 1 << 20, &data, &len, &err), MF_ERR_NOTFOUND);
+    assert_int_equal(mf_outbox_read(&data, &len, ob, &v[0], 1 << 20, &err), MF_ERR_NOTFOUND);
     free(v);
-    assert_int_equal(mf_outbox_list(ob, &v, &n, &err), MF_OK);
+    assert_int_equal(mf_outbox_list(&v, &n, ob, &err), MF_OK);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].report_id, ids[1]);
     free(v);
@@ -159,14 +159,14 @@ static void test_caps_by_count(void **state)
     mf_outbox_state st;
     mf_error err;
     mf_error_clear(&err);
-    assert_int_equal(mf_outbox_state_load(ob, &st, &err), MF_OK);
+    assert_int_equal(mf_outbox_state_load(&st, ob, &err), MF_OK);
     assert_int_equal(st.dropped_pending, 1);
     assert_int_equal(st.dropped_total, 1);
     enqueue(ob, ids[3], &dropped); /* carries 1, drops ids[1] */
     enqueue(ob, ids[4], &dropped); /* carries 1, drops ids[2] */
     mf_outbox_entry *v = NULL;
     size_t n = 0;
-    assert_int_equal(mf_outbox_list(ob, &v, &n, &err), MF_OK);
+    assert_int_equal(mf_outbox_list(&v, &n, ob, &err), MF_OK);
     assert_int_equal(n, 2);
     assert_string_equal(v[0].report_id, ids[3]);
     assert_string_equal(v[1].report_id, ids[4]);
@@ -177,12 +177,11 @@ static void test_caps_by_count(void **state)
     assert_int_equal(r->dropped_reports, 1);
     /* and the encoding is agent.dropped_reports */
     json_t *j = mf_report_to_json(r);
-    assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "agent"),
-                                                        "dropped_reports")),
-                     1);
+    assert_int_equal(
+        json_integer_value(json_object_get(json_object_get(j, "agent"), "dropped_reports")), 1);
     json_decref(j);
     mf_report_free(r);
-    assert_int_equal(mf_outbox_state_load(ob, &st, &err), MF_OK);
+    assert_int_equal(mf_outbox_state_load(&st, ob, &err), MF_OK);
     assert_int_equal(st.dropped_pending, 1);
     assert_int_equal(st.dropped_total, 3);
     free(v);
@@ -206,7 +205,7 @@ static void test_caps_by_bytes(void **state)
     size_t n = 0;
     mf_error err;
     mf_error_clear(&err);
-    assert_int_equal(mf_outbox_list(ob, &v, &n, &err), MF_OK);
+    assert_int_equal(mf_outbox_list(&v, &n, ob, &err), MF_OK);
     assert_int_equal(n, 1);
     assert_string_equal(v[0].report_id, b);
     long long one = v[0].size;
@@ -220,7 +219,7 @@ static void test_caps_by_bytes(void **state)
     assert_int_equal(dropped, 0);
     enqueue(ob, c, &dropped);
     assert_int_equal(dropped, 1);
-    assert_int_equal(mf_outbox_list(ob, &v, &n, &err), MF_OK);
+    assert_int_equal(mf_outbox_list(&v, &n, ob, &err), MF_OK);
     assert_int_equal(n, 2);
     free(v);
     mf_outbox_close(ob);
@@ -239,7 +238,7 @@ static void test_reject(void **state)
     size_t n = 0;
     mf_error err;
     mf_error_clear(&err);
-    assert_int_equal(mf_outbox_list(ob, &v, &n, &err), MF_OK);
+    assert_int_equal(mf_outbox_list(&v, &n, ob, &err), MF_OK);
     assert_int_equal(mf_outbox_reject(ob, &v[0], "invalid servers[0].port: out of range", &err),
                      MF_OK);
     char *moved = mf_asprintf("%s/rejected/%s", dir, v[0].name);
@@ -251,14 +250,14 @@ static void test_reject(void **state)
     assert_string_equal(text, "invalid servers[0].port: out of range\n");
     free(text);
     free(v);
-    assert_int_equal(mf_outbox_list(ob, &v, &n, &err), MF_OK);
+    assert_int_equal(mf_outbox_list(&v, &n, ob, &err), MF_OK);
     assert_int_equal(n, 1);
     assert_string_equal(v[0].report_id, ids[1]);
     /* rejected/ is capped like the queue (2 here): the oldest rejected goes. */
     assert_int_equal(mf_outbox_reject(ob, &v[0], "bad-id", &err), MF_OK);
     free(v);
     enqueue(ob, ids[2], NULL);
-    assert_int_equal(mf_outbox_list(ob, &v, &n, &err), MF_OK);
+    assert_int_equal(mf_outbox_list(&v, &n, ob, &err), MF_OK);
     assert_int_equal(mf_outbox_reject(ob, &v[0], "too-large", &err), MF_OK);
     free(v);
     assert_false(mf_path_exists(moved));
@@ -277,7 +276,7 @@ static void test_state_roundtrip(void **state)
     mf_outbox_state st;
     mf_error err;
     mf_error_clear(&err);
-    assert_int_equal(mf_outbox_state_load(ob, &st, &err), MF_OK); /* missing: zero */
+    assert_int_equal(mf_outbox_state_load(&st, ob, &err), MF_OK); /* missing: zero */
     assert_int_equal(st.attempts, 0);
     assert_int_equal(st.next_attempt, 0);
     mf_outbox_note_failure(&st, 1000000, false, "cannot connect: refused", 60, 3600, 0);
@@ -286,7 +285,7 @@ static void test_state_roundtrip(void **state)
     st.dropped_total = 9;
     assert_int_equal(mf_outbox_state_save(ob, &st, &err), MF_OK);
     mf_outbox_state back;
-    assert_int_equal(mf_outbox_state_load(ob, &back, &err), MF_OK);
+    assert_int_equal(mf_outbox_state_load(&back, ob, &err), MF_OK);
     assert_int_equal(back.attempts, 2);
     assert_int_equal(back.last_attempt, 1000100);
     assert_int_equal(back.next_attempt, st.next_attempt);
@@ -300,7 +299,7 @@ static void test_state_roundtrip(void **state)
         FILE *f = fopen(path, "w");
         fputs(bad[i], f);
         fclose(f);
-        assert_int_equal(mf_outbox_state_load(ob, &back, &err), MF_OK);
+        assert_int_equal(mf_outbox_state_load(&back, ob, &err), MF_OK);
         assert_int_equal(back.attempts, 0);
         assert_int_equal(back.dropped_pending, 0);
     }
@@ -372,7 +371,8 @@ static void test_stale_temps(void **state)
     char *dir = fresh_dir("temps");
     mf_outbox *ob = open_ok(dir, 10, 1 << 20);
     mf_outbox_close(ob);
-    char *old = mf_path_join(dir, "0000000000000001-00000000-0000-4000-8000-000000000000.json.tmp.42");
+    char *old =
+        mf_path_join(dir, "0000000000000001-00000000-0000-4000-8000-000000000000.json.tmp.42");
     char *young = mf_path_join(dir, "state.json.tmp.43");
     FILE *f = fopen(old, "w");
     fclose(f);

@@ -312,8 +312,15 @@ static void test_text(void **state)
     assert_string_equal(t, "caf\xC3\xA9");
     free(t);
     /* A lone continuation byte, a truncated sequence, a surrogate, an overlong. */
-    t = mf_plist_text("a\x80" "b\xE2\x82" "c\xED\xA0\x80" "d\xC0\xAF", 100);
-    assert_string_equal(t, "a\xEF\xBF\xBD" "b\xEF\xBF\xBD\xEF\xBF\xBD" "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" "d\xEF\xBF\xBD\xEF\xBF\xBD");
+    t = mf_plist_text("a\x80"
+                      "b\xE2\x82"
+                      "c\xED\xA0\x80"
+                      "d\xC0\xAF",
+                      100);
+    assert_string_equal(t, "a\xEF\xBF\xBD"
+                           "b\xEF\xBF\xBD\xEF\xBF\xBD"
+                           "c\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
+                           "d\xEF\xBF\xBD\xEF\xBF\xBD");
     free(t);
     /* Cut at a character boundary. */
     t = mf_plist_text("\xC3\xA9\xC3\xA9\xC3\xA9", 5);
@@ -332,24 +339,24 @@ static void test_text(void **state)
 
     plist_t d = sample();
     char *out = (char *)1;
-    assert_int_equal(mf_plist_text_at(d, "Password", false, &out), MF_ERR_INTERNAL);
+    assert_int_equal(mf_plist_text_at(&out, d, "Password", false), MF_ERR_INTERNAL);
     assert_null(out);
-    assert_int_equal(mf_plist_text_at(d, "str", true, &out), MF_OK);
+    assert_int_equal(mf_plist_text_at(&out, d, "str", true), MF_OK);
     assert_string_equal(out, "smtp.example.com");
     free(out);
-    assert_int_equal(mf_plist_text_at(d, "int", true, &out), MF_OK);
+    assert_int_equal(mf_plist_text_at(&out, d, "int", true), MF_OK);
     assert_null(out);
     mf_strv sv = {0};
-    assert_int_equal(mf_plist_strv_at(d, "arr", 10, &sv), MF_OK);
+    assert_int_equal(mf_plist_strv_at(&sv, d, "arr", 10), MF_OK);
     assert_int_equal(sv.n, 2);
     assert_string_equal(sv.v[0], "a@example.com");
     assert_string_equal(sv.v[1], "b@example.com");
-    assert_int_equal(mf_plist_strv_at(d, "str", 10, &sv), MF_OK);
+    assert_int_equal(mf_plist_strv_at(&sv, d, "str", 10), MF_OK);
     assert_int_equal(sv.n, 3);
-    assert_int_equal(mf_plist_strv_at(d, "str", 10, &sv), MF_OK); /* duplicate */
+    assert_int_equal(mf_plist_strv_at(&sv, d, "str", 10), MF_OK); /* duplicate */
     assert_int_equal(sv.n, 3);
     mf_strv_free(&sv);
-    assert_int_equal(mf_plist_strv_at(d, "arr", 1, &sv), MF_OK);
+    assert_int_equal(mf_plist_strv_at(&sv, d, "arr", 1), MF_OK);
     assert_int_equal(sv.n, 1);
     mf_strv_free(&sv);
     plist_free(d);
@@ -406,8 +413,8 @@ static void test_issues(void **state)
     mf_report *r = mf_report_new();
     assert_non_null(r);
     int idx;
-    assert_int_equal(mf_report_add_source(r, "u", "apple-mail", "accounts-plist", "/x/A.plist", &idx),
-                     MF_OK);
+    assert_int_equal(
+        mf_report_add_source(r, "u", "apple-mail", "accounts-plist", "/x/A.plist", &idx), MF_OK);
     mf_plist_issues is;
     mf_plist_issues_init(&is, "/x/A.plist");
     mf_error err;

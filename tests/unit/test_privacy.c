@@ -17,8 +17,8 @@
 
 static const unsigned char key[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
 
-#define ALICE "u-6457555a292cb5d3"
-#define BOB "u-70578d7366ae542c"
+#define ALICE      "u-6457555a292cb5d3"
+#define BOB        "u-70578d7366ae542c"
 #define ALICE_ADDR "u-5d1fc068857810a7@example.com"
 #define CAROL_ADDR "u-c7dc708d35a470b8@example.com"
 
@@ -95,8 +95,8 @@ static void test_report(void **state)
     assert_string_equal(r->sources[0].user, ALICE);
     assert_string_equal(r->sources[0].path,
                         "/Users/" ALICE "/Library/Mail/V10/MailData/Accounts.plist");
-    assert_string_equal(r->sources[0].error, "/Users/" ALICE "/Library/Mail/x: cannot read (" BOB
-                                             " too)");
+    assert_string_equal(r->sources[0].error,
+                        "/Users/" ALICE "/Library/Mail/x: cannot read (" BOB " too)");
     mf_server *s = &r->servers[0];
     assert_string_equal(s->user, ALICE);
     assert_string_equal(s->username, ALICE_ADDR);

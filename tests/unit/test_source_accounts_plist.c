@@ -476,7 +476,8 @@ static void test_link_within_file(void **state)
     plist_t f2 = accounts_file(da, NULL);
     write_plist(p2, f2, false);
     plist_t ma = plist_new_array();
-    plist_array_append_item(ma, account("IMAPAccount", "imap.example.com", "smtp.example.com:alice"));
+    plist_array_append_item(ma,
+                            account("IMAPAccount", "imap.example.com", "smtp.example.com:alice"));
     plist_t f3 = accounts_file(NULL, ma);
     write_plist(p3, f3, true);
     plist_free(f2);
@@ -555,8 +556,9 @@ static void test_wrong_types_inside(void **state)
     (void)state;
     mf_report *r = mf_report_new();
     int idx;
-    assert_int_equal(mf_report_add_source(r, "alice", "apple-mail", "accounts-plist", "/h/A.plist", &idx),
-                     MF_OK);
+    assert_int_equal(
+        mf_report_add_source(r, "alice", "apple-mail", "accounts-plist", "/h/A.plist", &idx),
+        MF_OK);
     /* DeliveryAccounts is a string; MailAccounts has a non-dict entry. */
     plist_t root = plist_new_dict();
     set_str(root, "DeliveryAccounts", "oops");
@@ -578,8 +580,9 @@ static void test_wrong_types_inside(void **state)
     plist_free(root);
 
     /* Too many entries: the first MF_PLIST_MAX_ENTRIES are read. */
-    assert_int_equal(mf_report_add_source(r, "alice", "apple-mail", "accounts-plist", "/h/B.plist", &idx),
-                     MF_OK);
+    assert_int_equal(
+        mf_report_add_source(r, "alice", "apple-mail", "accounts-plist", "/h/B.plist", &idx),
+        MF_OK);
     plist_t da = plist_new_array();
     for (int i = 0; i < MF_PLIST_MAX_ENTRIES + 10; i++)
         plist_array_append_item(da, smtp("many.example.com", "m"));

@@ -123,9 +123,8 @@ static char *dir_state(const char *dir)
         snprintf(p, sizeof(p), "%s/%s", dir, names[i]->d_name);
         if (lstat(p, &st) != 0)
             memset(&st, 0, sizeof(st));
-        len += (size_t)snprintf(out + len, cap - len, "%s %lld %lld.%09ld %o\n",
-                                names[i]->d_name, (long long)st.st_size,
-                                (long long)st.st_mtime, MTIME_NS(st),
+        len += (size_t)snprintf(out + len, cap - len, "%s %lld %lld.%09ld %o\n", names[i]->d_name,
+                                (long long)st.st_size, (long long)st.st_mtime, MTIME_NS(st),
                                 (unsigned)st.st_mode);
         free(names[i]);
     }
@@ -197,8 +196,7 @@ static uint64_t encode(plist_t objs, plist_t v)
     case PLIST_ARRAY: {
         plist_t uids = plist_new_array();
         for (uint32_t i = 0; i < plist_array_get_size(v); i++)
-            plist_array_append_item(uids,
-                                    plist_new_uid(encode(objs, plist_array_get_item(v, i))));
+            plist_array_append_item(uids, plist_new_uid(encode(objs, plist_array_get_item(v, i))));
         plist_t o = plist_new_dict();
         plist_dict_set_item(o, "NS.objects", uids);
         plist_dict_set_item(o, "$class", plist_new_uid(class_add(objs, "NSArray")));
@@ -340,6 +338,7 @@ static sqlite3 *db_new(const char *path, bool wal)
 {
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    exec_ok(db, "PRAGMA synchronous=OFF"); /* no fsync per row: the tests stay quick */
     if (wal) {
         exec_ok(db, "PRAGMA journal_mode=WAL");
         exec_ok(db, "PRAGMA wal_autocheckpoint=0");
@@ -355,8 +354,8 @@ static void db_close(sqlite3 *db)
 }
 
 /* An account row; parent 0 = none; NULL strings are SQL NULL. Returns its Z_PK. */
-static long long row(sqlite3 *db, int type, long long parent, const char *ident,
-                      const char *user, const char *desc)
+static long long row(sqlite3 *db, int type, long long parent, const char *ident, const char *user,
+                     const char *desc)
 {
     sqlite3_stmt *st = NULL;
     assert_int_equal(sqlite3_prepare_v2(db,
@@ -1011,7 +1010,7 @@ static void test_tolerant_values(void **state)
     assert_string_equal(s->hostname, "plain.example.com");
     assert_int_equal(s->port, 2587);
     assert_string_equal(r->accounts[0].smtp, s->id); /* linked through its parent */
-    assert_int_equal(r->accounts[0].emails.n, 0);     /* user name is no address */
+    assert_int_equal(r->accounts[0].emails.n, 0);    /* user name is no address */
     s = server_ident(r, "SMTP-2");
     assert_string_equal(s->hostname, "text.example.com");
     assert_int_equal(s->port, 26);
@@ -1177,8 +1176,8 @@ static void test_locked(void **state)
         sqlite3 *c = NULL;
         char x = 'x';
         if (sqlite3_open(f->db, &c) != SQLITE_OK ||
-            sqlite3_exec(c, "BEGIN EXCLUSIVE; UPDATE ZACCOUNT SET ZUSERNAME = 'changed';",
-                         NULL, NULL, NULL) != SQLITE_OK)
+            sqlite3_exec(c, "BEGIN EXCLUSIVE; UPDATE ZACCOUNT SET ZUSERNAME = 'changed';", NULL,
+                         NULL, NULL) != SQLITE_OK)
             _exit(1);
         if (write(ready[1], &x, 1) != 1 || read(done[0], &x, 1) < 0)
             _exit(2);
@@ -1211,6 +1210,19 @@ static void test_folder_instead_of_file(void **state)
     assert_int_equal(mkdir(f->db, 0700), 0);
     mf_report *r = scan(f);
     assert_source_failed(r, MF_SRC_UNREADABLE, "directory");
+    mf_report_free(r);
+}
+
+static void test_wal_is_a_folder(void **state)
+{
+    fx *f = *state;
+    sqlite3 *db = db_new(f->db, false);
+    db_close(db);
+    char wal[420];
+    snprintf(wal, sizeof(wal), "%s-wal", f->db);
+    assert_int_equal(mkdir(wal, 0700), 0);
+    mf_report *r = scan(f);
+    assert_source_failed(r, MF_SRC_UNREADABLE, "its -wal file: is a directory");
     mf_report_free(r);
 }
 
@@ -1309,6 +1321,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_locked, setup, teardown),
         cmocka_unit_test_setup_teardown(test_folder_instead_of_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_is_a_folder, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_table, setup, teardown),
         cmocka_unit_test_setup_teardown(test_view_is_refused, setup, teardown),

@@ -161,7 +161,8 @@ static void test_url_parse(void **state)
     mf_smtp_url u;
     mf_error err;
 
-    assert_int_equal(mf_smtp_url_parse("smtp://alice@example.com@smtp.example.com", &u, &err), MF_OK);
+    assert_int_equal(mf_smtp_url_parse(&u, "smtp://alice@example.com@smtp.example.com", &err),
+                     MF_OK);
     assert_string_equal(u.scheme, "smtp");
     assert_string_equal(u.user, "alice@example.com");
     assert_string_equal(u.host, "smtp.example.com");
@@ -170,17 +171,17 @@ static void test_url_parse(void **state)
     assert_string_equal(u.safe, "smtp://alice@example.com@smtp.example.com");
     mf_smtp_url_clear(&u);
 
-    assert_int_equal(mf_smtp_url_parse("smtps://alice%40example.com@smtp.example.com:465", &u, &err),
-                     MF_OK);
+    assert_int_equal(
+        mf_smtp_url_parse(&u, "smtps://alice%40example.com@smtp.example.com:465", &err), MF_OK);
     assert_string_equal(u.scheme, "smtps");
     assert_string_equal(u.user, "alice@example.com");
     assert_int_equal(u.port, 465);
     assert_string_equal(u.safe, "smtps://alice%40example.com@smtp.example.com:465");
     mf_smtp_url_clear(&u);
 
-    assert_int_equal(mf_smtp_url_parse("smtp://bob:pass%3Aword@mail.example.com:587/p?password=x#f",
-                                       &u, &err),
-                     MF_OK);
+    assert_int_equal(
+        mf_smtp_url_parse(&u, "smtp://bob:pass%3Aword@mail.example.com:587/p?password=x#f", &err),
+        MF_OK);
     assert_string_equal(u.user, "bob");
     assert_true(u.had_password);
     assert_string_equal(u.host, "mail.example.com");
@@ -188,7 +189,7 @@ static void test_url_parse(void **state)
     assert_string_equal(u.safe, "smtp://bob@mail.example.com:587");
     mf_smtp_url_clear(&u);
 
-    assert_int_equal(mf_smtp_url_parse("SMTP://[2001:db8::1]:2525", &u, &err), MF_OK);
+    assert_int_equal(mf_smtp_url_parse(&u, "SMTP://[2001:db8::1]:2525", &err), MF_OK);
     assert_string_equal(u.scheme, "smtp");
     assert_null(u.user);
     assert_string_equal(u.host, "2001:db8::1");
@@ -196,24 +197,24 @@ static void test_url_parse(void **state)
     mf_smtp_url_clear(&u);
 
     /* Bad escapes are kept as written; bad UTF-8 is replaced. */
-    assert_int_equal(mf_smtp_url_parse("smtp://a%zz%4@h", &u, &err), MF_OK);
+    assert_int_equal(mf_smtp_url_parse(&u, "smtp://a%zz%4@h", &err), MF_OK);
     assert_string_equal(u.user, "a%zz%4");
     mf_smtp_url_clear(&u);
-    assert_int_equal(mf_smtp_url_parse("smtp://%FF@h", &u, &err), MF_OK);
+    assert_int_equal(mf_smtp_url_parse(&u, "smtp://%FF@h", &err), MF_OK);
     assert_string_equal(u.user, "\xEF\xBF\xBD");
     mf_smtp_url_clear(&u);
     /* An empty port is no port. */
-    assert_int_equal(mf_smtp_url_parse("smtp://h:", &u, &err), MF_OK);
+    assert_int_equal(mf_smtp_url_parse(&u, "smtp://h:", &err), MF_OK);
     assert_int_equal(u.port, 0);
     mf_smtp_url_clear(&u);
 
     static const char *const bad[] = {
-        "imap://x@y",   "smtp://",           "smtp://u@:25", "smtp://h:99999", "smtp://h:abc",
-        "smtp://h:+25", "smtp://%00@h",      "smtp://[::1",  "smtp://[::1]x",  "no-scheme",
-        "smtp:/h",      "smtp://u:pw@/path",
+        "imap://x@y",    "smtp://",      "smtp://u@:25", "smtp://h:99999",
+        "smtp://h:abc",  "smtp://h:+25", "smtp://%00@h", "smtp://[::1",
+        "smtp://[::1]x", "no-scheme",    "smtp:/h",      "smtp://u:pw@/path",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        if (mf_smtp_url_parse(bad[i], &u, &err) != MF_ERR_PARSE)
+        if (mf_smtp_url_parse(&u, bad[i], &err) != MF_ERR_PARSE)
             fail_msg("\"%s\" should not parse", bad[i]);
         mf_smtp_url_clear(&u);
     }
@@ -221,7 +222,7 @@ static void test_url_parse(void **state)
     memset(longurl, 'a', 4999);
     memcpy(longurl, "smtp://", 7);
     longurl[4999] = '\0';
-    assert_int_equal(mf_smtp_url_parse(longurl, &u, &err), MF_ERR_PARSE);
+    assert_int_equal(mf_smtp_url_parse(&u, longurl, &err), MF_ERR_PARSE);
     mf_smtp_url_clear(&u);
     free(longurl);
 }
@@ -231,10 +232,10 @@ static void test_url_parse(void **state)
 static plist_t sample(void)
 {
     plist_t a = plist_new_array();
-    plist_array_append_item(a, entry("smtp://alice%40example.com@smtp.example.com",
-                                     plist_new_string("587")));
-    plist_array_append_item(a, entry("smtps://bob:pw-in-url-secret@smtp.example.org",
-                                     plist_new_uint(465)));
+    plist_array_append_item(
+        a, entry("smtp://alice%40example.com@smtp.example.com", plist_new_string("587")));
+    plist_array_append_item(
+        a, entry("smtps://bob:pw-in-url-secret@smtp.example.org", plist_new_uint(465)));
     plist_array_append_item(a, entry("smtps://carol@SMTP.Example.net ", NULL));
     plist_array_append_item(a, entry("smtp://mail.example.com", plist_new_string("abc")));
     plist_array_append_item(a, entry(NULL, NULL)); /* no URL */
@@ -396,7 +397,8 @@ static void test_parse_memory(void **state)
     (void)state;
     mf_report *r = mf_report_new();
     int idx;
-    assert_int_equal(mf_report_add_source(r, "u", "mailmate", "submission-plist", "mem", &idx), MF_OK);
+    assert_int_equal(mf_report_add_source(r, "u", "mailmate", "submission-plist", "mem", &idx),
+                     MF_OK);
     mf_error err;
     assert_int_equal(mf_mailmate_parse(r, idx, "garbage", 7, &err), MF_ERR_PARSE);
     assert_int_equal(r->sources[idx].status, MF_SRC_MALFORMED);

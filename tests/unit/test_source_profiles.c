@@ -131,8 +131,8 @@ static char *find_bytes(char *hay, size_t hlen, const char *needle)
 
 /* ---------------------------------------------------------------- profiles */
 
-static plist_t managed(const char *uuid, const char *type, const char *host, long port,
-                       int use_ssl, const char *auth, const char *user)
+static plist_t managed(const char *uuid, const char *type, const char *host, long port, int use_ssl,
+                       const char *auth, const char *user)
 {
     plist_t d = plist_new_dict();
     set_str(d, "PayloadType", "com.apple.mail.managed");
@@ -192,8 +192,8 @@ static plist_t sample_profile(void)
                                              "EmailAuthNone", NULL));
     plist_array_append_item(content, managed("UUID-C", "EmailTypeIMAP", "tls.example.com", 465, 1,
                                              "EmailAuthCRAMMD5", "c"));
-    plist_array_append_item(content, managed("UUID-D", NULL, "md5.example.com", 587, -1,
-                                             "EmailAuthHTTPMD5", "d"));
+    plist_array_append_item(
+        content, managed("UUID-D", NULL, "md5.example.com", 587, -1, "EmailAuthHTTPMD5", "d"));
     plist_array_append_item(content, managed("UUID-E", "EmailTypeIMAP", "ntlm.example.com", -1, 1,
                                              "EmailAuthNTLM", "e"));
     plist_array_append_item(content, managed("UUID-F", "EmailTypeIMAP", NULL, 25, 0, NULL, "f"));

@@ -577,6 +577,7 @@ def group_sshd():
     db = os.path.join(d, "store.sqlite")
     docs = collib.fleet(os.path.join(d, "gen"), 60, seed=51, per_host=2)
     ids = sorted(docs)
+    check_packaging(c, d)
     with collib.Sshd(d, spool, receive_args=["--timeout", "10"]) as s:
         # End to end: ssh -> sshd -> forced receive -> spool -> ingest -> SQLite.
         batch = ids[:10]
@@ -685,6 +686,50 @@ def group_sshd():
                  (db_count(db), len(want)))
     collib.rmtree(d)
     c.done()
+
+
+def check_packaging(c, d):
+    """packaging/collector: the sshd snippet parses and forces receive for the user
+    mailfleet; the systemd units pass systemd-analyze (when present)."""
+    pkg = os.path.join(collib.SOURCE_DIR, "packaging", "collector")
+    hostkey = os.path.join(d, "pkg_hostkey")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", hostkey], check=True)
+    cfg = os.path.join(d, "pkg_sshd_config")
+    with open(cfg, "w") as f:
+        f.write("HostKey %s\nPort %d\nUsePAM no\nInclude %s\n" %
+                (hostkey, collib.free_port(), os.path.join(pkg, "sshd_config.d",
+                                                           "mailfleet.conf")))
+    r = subprocess.run(["/usr/sbin/sshd", "-t", "-f", cfg], capture_output=True, text=True)
+    c.expect(r.returncode == 0, "sshd accepts packaging/collector/sshd_config.d/mailfleet.conf:"
+             " %s" % r.stderr)
+    r = subprocess.run(["/usr/sbin/sshd", "-T", "-f", cfg, "-C",
+                        "user=mailfleet,host=mac,addr=10.1.2.3"], capture_output=True, text=True)
+    eff = dict(l.split(" ", 1) for l in r.stdout.splitlines() if " " in l)
+    c.expect(eff.get("forcecommand", "").endswith("mailfleet-collector receive --spool "
+                                                  "/var/spool/mailfleet")
+             and eff.get("permittty") == "no" and eff.get("disableforwarding") == "yes"
+             and eff.get("authenticationmethods") == "publickey",
+             "for user mailfleet sshd forces receive, no tty, no forwarding, keys only")
+    r = subprocess.run(["/usr/sbin/sshd", "-T", "-f", cfg, "-C",
+                        "user=alice,host=mac,addr=10.1.2.3"], capture_output=True, text=True)
+    c.expect("forcecommand none" in r.stdout, "other users are not affected")
+    if subprocess.run(["sh", "-c", "command -v systemd-analyze"],
+                      capture_output=True).returncode == 0:
+        units = os.path.join(d, "units")
+        os.makedirs(units)
+        for name in ("mailfleet-ingest.service", "mailfleet-ingest.timer"):
+            with open(os.path.join(pkg, name)) as f:
+                text = f.read().replace("/usr/local/bin/mailfleet-collector",
+                                        collib.collector_path())
+            with open(os.path.join(units, name), "w") as f:
+                f.write(text)
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no",
+                            os.path.join(units, "mailfleet-ingest.service"),
+                            os.path.join(units, "mailfleet-ingest.timer")],
+                           capture_output=True, text=True)
+        problems = [l for l in r.stderr.splitlines()
+                    if "mailfleet-ingest" in l and "User" not in l]
+        c.expect(not problems, "systemd-analyze verify: %r" % problems)
 
 
 GROUPS = {

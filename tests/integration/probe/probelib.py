@@ -110,7 +110,8 @@ class Fleet:
             k = "smtp%d" % (i + 1)
             keys.append(k)
             p = "mail.smtpserver.%s." % k
-            lines.append('user_pref("%shostname", "%s");' % (p, host))
+            if host:  # "" makes an entry without a host name
+                lines.append('user_pref("%shostname", "%s");' % (p, host))
             lines.append('user_pref("%sport", %d);' % (p, port))
             lines.append('user_pref("%stry_ssl", %d);' % (p, TRY_SSL[sec]))
             lines.append('user_pref("%sauthMethod", 3);' % p)

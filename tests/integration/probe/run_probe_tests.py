@@ -225,6 +225,7 @@ def group_doctor():
             ("refused.test", P["refused"], "tls", False),
             ("authplain.test", P["authplain"], "none"),
             ("mail.oldserver.invalid", 587, "starttls", False),
+            ("", 587, "starttls", False),  # no host name: skipped, not contacted
         ]
         home = f.home(entries)
         names = sorted({(e[0], e[1]) for e in entries if e[0].endswith(".test")})
@@ -256,6 +257,12 @@ def group_doctor():
                  "doctor --json outcomes: %s" % outcomes)
         c.expect(any(a["level"] == "problem" for a in j.get("advice", [])),
                  "doctor --json advice levels")
+        skipped = [p for p in j.get("probes", []) if p["outcome"] == "skipped"]
+        c.expect(len(skipped) == 1 and skipped[0]["hostname"] is None and
+                 len(skipped[0]["servers"]) == 1,
+                 "an entry without a host name gets a skipped probe: %s" % skipped)
+        c.expect("Not probed" in out and "no server name" in out,
+                 "doctor lists the entry without a host name under Not probed")
         # Only good servers: exit 0.
         home2 = f.home([("valid.test", P["valid"], "starttls")], "home-ok")
         code4, out4, err4 = probelib.run_agent(

@@ -715,6 +715,53 @@ def case_not_a_collector(env):
     check(len(env.outbox_reports()) == 1, "report not kept")
 
 
+def case_collector_broken(env):
+    """The collector cannot open its spool and says NACK - io instead of its greeting:
+    the agent keeps the report and says why."""
+    key = env.client_key()
+    env.authorize(key, env.receive_command(spool="/proc/mailfleet-cannot-exist"))
+    env.known_hosts()
+    env.start_sshd()
+    p = env.run_agent("send", env.config())
+    check(p.returncode == 1 and "the collector cannot take reports now: io" in p.stderr, show(p))
+    check(len(env.outbox_reports()) == 1, "report not kept")
+    check(os.listdir(os.path.join(env.dir, "outbox", "rejected")) == [], "must not be rejected")
+
+
+def case_timeouts(env):
+    """Every step has a deadline: a peer that accepts TCP and says nothing (handshake), a
+    collector command that never greets, and one that greets but never answers. Each run
+    ends with a timeout naming the step, and the report stays queued."""
+    key = env.client_key()
+    # (a) a TCP listener that never speaks SSH
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(5)
+    cfg = env.config(name="silent.json", ssh_timeout=2,
+                     collector="%s@127.0.0.1:%d" % (env.user, silent.getsockname()[1]))
+    p = env.run_agent("send", cfg)
+    silent.close()
+    check(p.returncode == 1 and "no progress in handshake within 2 s" in p.stderr, show(p))
+    check(len(env.outbox_reports()) == 1, "report not kept")
+    # (b) and (c): forced commands that stall before and after the greeting
+    env.known_hosts()
+    with open(env.authorized, "w") as f:
+        f.write('restrict,command="sleep 30" %s\n' % env.keys[key])
+    env.start_sshd()
+    # 4 s rather than 2: on a busy machine the handshake with a real sshd may need more
+    # than 2 s, and the point here is the step after it.
+    cfg = env.config(ssh_timeout=4)
+    p = env.run_agent("flush", cfg)
+    check(p.returncode == 1 and "no progress in greeting within 4 s" in p.stderr, show(p))
+    env.stop_sshd()
+    with open(env.authorized, "w") as f:
+        f.write('restrict,command="echo MFRECV 1 max=1048576; exec sleep 30" %s\n' % env.keys[key])
+    env.start_sshd()
+    p = env.run_agent("flush", cfg)
+    check(p.returncode == 1 and "no progress in transfer within 4 s" in p.stderr, show(p))
+    check(len(env.outbox_reports()) == 1, "report not kept after the timeouts")
+
+
 def case_pseudonymise(env):
     """privacy = pseudonymise: the shipped report has no user names or addresses."""
     ready(env)

@@ -1,0 +1,505 @@
+/* cmd_check.c: `mailfleet-collector check REPORT.json|DIR... --policy FILE ...`, the CI
+ * mode: evaluate report files against a policy with no store. Also the steps check and
+ * report share (mf_eval_cli_*, results.h).
+ *
+ * Two passes over the files keep memory flat however many there are: the first decodes
+ * each report once to find every host's latest report and to feed the fleet-wide
+ * history (first/last seen, last successful probe); the second decodes only the
+ * latest reports again and evaluates them, host by host, streaming the results. The
+ * fleet-server rules run last, over the aggregated fleet. A file that cannot be read
+ * or decoded is reported and skipped; the others are still evaluated, and the exit code
+ * is then 1.
+ */
+#include "collector.h"
+#include "fileio.h"
+#include "log.h"
+#include "report_json.h"
+#include "results.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ shared CLI */
+
+void mf_eval_cli_init(mf_eval_cli *c, const char *command)
+{
+    memset(c, 0, sizeof(*c));
+    c->command = command;
+    c->fail_on = MF_SEV_INFO;
+    c->as_of = (int64_t)time(NULL);
+}
+
+static int usage_error(const mf_eval_cli *c, const char *option, const char *value,
+                       const char *expected)
+{
+    fprintf(stderr, "mailfleet-collector %s: %s: \"%s\" is not %s\n", c->command, option, value,
+            expected);
+    return -1;
+}
+
+int mf_eval_cli_option(mf_eval_cli *c, const char *name, const char *arg)
+{
+    if (strcmp(name, "policy") == 0) {
+        c->policy_path = arg;
+    } else if (strcmp(name, "waivers") == 0) {
+        c->waivers_path = arg;
+    } else if (strcmp(name, "json") == 0) {
+        c->json_path = arg;
+    } else if (strcmp(name, "dump-facts") == 0) {
+        c->dump_path = arg;
+    } else if (strcmp(name, "fail-on") == 0) {
+        if (!mf_severity_parse(arg, &c->fail_on))
+            return usage_error(c, "--fail-on", arg,
+                               "a severity (info, low, medium, high or critical)");
+    } else if (strcmp(name, "as-of") == 0) {
+        int64_t t;
+        if (mf_date_parse(arg, &t) != MF_OK && mf_time_parse_rfc3339(arg, &t) != MF_OK)
+            return usage_error(c, "--as-of", arg, "a date (YYYY-MM-DD) or an RFC 3339 time");
+        c->as_of = t;
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
+static void print_error(const mf_eval_cli *c, const mf_error *err)
+{
+    char msg[2048];
+    fprintf(stderr, "mailfleet-collector %s: %s\n", c->command,
+            mf_error_format(err, msg, sizeof(msg)));
+}
+
+int mf_eval_cli_open(mf_eval_cli *c, const char *source)
+{
+    mf_error err;
+    mf_error_clear(&err);
+    if (!c->policy_path) {
+        fprintf(stderr, "mailfleet-collector %s: --policy FILE is required\n", c->command);
+        return MF_EXIT_USAGE;
+    }
+    mf_cli_set_verbosity(c->verbosity);
+    /* The policy and the waivers come first: if either is malformed, nothing has been
+     * evaluated or written yet. */
+    if (mf_policy_load(&c->policy, c->policy_path, &err) != MF_OK) {
+        print_error(c, &err);
+        return MF_EXIT_RUNTIME;
+    }
+    if (c->waivers_path) {
+        if (mf_waivers_load(&c->waivers, c->waivers_path, &err) != MF_OK ||
+            mf_waivers_bind(c->waivers, c->policy, c->as_of, &err) != MF_OK) {
+            print_error(c, &err);
+            return MF_EXIT_RUNTIME;
+        }
+        for (size_t i = 0; i < c->waivers->n; i++)
+            if (c->waivers->v[i].status == MF_WAIVER_UNKNOWN_RULE)
+                mf_log_warn("%s: waivers[%zu] names rule \"%s\", which policy %s does not have",
+                            c->waivers_path, i, c->waivers->v[i].rule, c->policy->id);
+    }
+    mf_run_info info = {.command = c->command, .source = source, .as_of = c->as_of,
+                        .fail_on = c->fail_on};
+    if (mf_results_new(&c->results, c->policy, c->waivers, &info) != MF_OK) {
+        fprintf(stderr, "mailfleet-collector %s: out of memory\n", c->command);
+        return MF_EXIT_RUNTIME;
+    }
+    if (c->json_path) {
+        mf_results_sink sink;
+        if (mf_results_json_sink(&sink, c->json_path, &err) != MF_OK) {
+            print_error(c, &err);
+            return MF_EXIT_RUNTIME;
+        }
+        if (mf_results_add_sink(c->results, &sink) != MF_OK) {
+            fprintf(stderr, "mailfleet-collector %s: out of memory\n", c->command);
+            return MF_EXIT_RUNTIME;
+        }
+    }
+    if (c->dump_path) {
+        c->dump = strcmp(c->dump_path, "-") == 0 ? stdout : fopen(c->dump_path, "w");
+        if (!c->dump) {
+            fprintf(stderr, "mailfleet-collector %s: %s: cannot create: %s\n", c->command,
+                    c->dump_path, strerror(errno));
+            return MF_EXIT_RUNTIME;
+        }
+    }
+    c->opts.as_of = c->as_of;
+    c->opts.dump_facts = c->dump;
+    if (mf_results_begin(c->results, &err) != MF_OK) {
+        print_error(c, &err);
+        return MF_EXIT_RUNTIME;
+    }
+    return MF_EXIT_COMPLIANT;
+}
+
+int mf_eval_cli_finish(mf_eval_cli *c)
+{
+    mf_error err;
+    mf_error_clear(&err);
+    if (mf_results_end(c->results, &err) != MF_OK) {
+        print_error(c, &err);
+        return MF_EXIT_RUNTIME;
+    }
+    if (c->dump && c->dump != stdout && fclose(c->dump) != 0) {
+        c->dump = NULL;
+        fprintf(stderr, "mailfleet-collector %s: %s: cannot write: %s\n", c->command,
+                c->dump_path, strerror(errno));
+        return MF_EXIT_RUNTIME;
+    }
+    c->dump = NULL;
+    bool stdout_taken = (c->json_path && strcmp(c->json_path, "-") == 0) ||
+                        (c->dump_path && strcmp(c->dump_path, "-") == 0);
+    if (c->verbosity >= 0 || mf_results_exit_code(c->results) != MF_EXIT_COMPLIANT)
+        mf_results_print_summary(c->results, stdout_taken ? stderr : stdout);
+    fflush(stdout);
+    return mf_results_exit_code(c->results);
+}
+
+void mf_eval_cli_close(mf_eval_cli *c)
+{
+    if (c->dump && c->dump != stdout)
+        fclose(c->dump);
+    mf_results_free(c->results);
+    mf_waivers_free(c->waivers);
+    mf_policy_free(c->policy);
+    c->results = NULL;
+    c->waivers = NULL;
+    c->policy = NULL;
+    c->dump = NULL;
+}
+
+/* ------------------------------------------------------------------ inputs */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Add the path, or every *.json file of a folder (sorted), to files. */
+static mf_code add_input(mf_strv *files, const char *path)
+{
+    if (!mf_path_is_dir(path))
+        return mf_strv_push(files, path);
+    DIR *d = opendir(path);
+    if (!d)
+        return mf_strv_push(files, path); /* reported as unreadable later */
+    mf_strv found = {0};
+    mf_code rc = MF_OK;
+    struct dirent *e;
+    while (rc == MF_OK && (e = readdir(d))) {
+        if (e->d_name[0] == '.' || !mf_str_has_suffix(e->d_name, ".json"))
+            continue;
+        char *p = mf_path_join(path, e->d_name);
+        rc = p ? mf_strv_push_owned(&found, p) : MF_ERR_NOMEM;
+    }
+    closedir(d);
+    if (found.n)
+        qsort(found.v, found.n, sizeof(char *), cmp_str);
+    for (size_t i = 0; rc == MF_OK && i < found.n; i++) {
+        rc = mf_strv_push_owned(files, found.v[i]);
+        found.v[i] = NULL;
+    }
+    mf_strv_free(&found);
+    return rc;
+}
+
+/* Read and strictly decode one report file. */
+static mf_code read_report(const char *path, mf_report **out, mf_error *err)
+{
+    *out = NULL;
+    char *data = NULL;
+    size_t len = 0;
+    mf_code rc = mf_file_read(path, MF_REPORT_MAX_BYTES, &data, &len, err);
+    if (rc == MF_OK)
+        rc = mf_report_decode(out, data, len, err);
+    free(data);
+    return rc;
+}
+
+/* host id -> its latest report so far (open addressing). */
+typedef struct latest {
+    char *host_id;
+    int64_t t;
+    char report_id[37];
+    size_t file;
+} latest;
+
+typedef struct host_map {
+    latest *slots;
+    size_t cap, n;
+} host_map;
+
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static latest *host_slot(host_map *m, const char *id)
+{
+    size_t j = (size_t)(str_hash(id) & (m->cap - 1));
+    while (m->slots[j].host_id && strcmp(m->slots[j].host_id, id) != 0)
+        j = (j + 1) & (m->cap - 1);
+    return &m->slots[j];
+}
+
+static mf_code host_map_grow(host_map *m)
+{
+    host_map nm = {.cap = m->cap ? m->cap * 2 : 1024};
+    nm.slots = calloc(nm.cap, sizeof(latest));
+    if (!nm.slots)
+        return MF_ERR_NOMEM;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slots[i].host_id)
+            *host_slot(&nm, m->slots[i].host_id) = m->slots[i];
+    nm.n = m->n;
+    free(m->slots);
+    *m = nm;
+    return MF_OK;
+}
+
+static void host_map_free(host_map *m)
+{
+    for (size_t i = 0; i < m->cap; i++)
+        free(m->slots[i].host_id);
+    free(m->slots);
+}
+
+/* Note report r (from file index i): keep it when it is newer than the host's last.
+ * The newest is the largest (collected_at, report_id), as in the store. */
+static mf_code host_map_note(host_map *m, const mf_report *r, size_t i, bool *replaced)
+{
+    *replaced = false;
+    if ((m->n + 1) * 2 > m->cap && host_map_grow(m) != MF_OK)
+        return MF_ERR_NOMEM;
+    int64_t t = 0;
+    (void)mf_time_parse_rfc3339(r->collected_at, &t);
+    latest *s = host_slot(m, r->host.id);
+    if (!s->host_id) {
+        s->host_id = mf_strdup(r->host.id);
+        if (!s->host_id)
+            return MF_ERR_NOMEM;
+        m->n++;
+    } else if (t < s->t || (t == s->t && strcmp(r->report_id, s->report_id) <= 0)) {
+        return MF_OK;
+    } else {
+        *replaced = true;
+    }
+    s->t = t;
+    mf_strlcpy(s->report_id, r->report_id, sizeof(s->report_id));
+    s->file = i;
+    return MF_OK;
+}
+
+static int cmp_size(const void *a, const void *b)
+{
+    size_t x = *(const size_t *)a, y = *(const size_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ------------------------------------------------------------------ check */
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: mailfleet-collector check REPORT.json|DIR... --policy FILE\n"
+            "                                 [--waivers FILE] [--json FILE]\n"
+            "                                 [--fail-on SEVERITY] [--as-of DATE]\n"
+            "                                 [--dump-facts FILE]\n"
+            "\n"
+            "Evaluates report files (a folder stands for every *.json file in it) against a\n"
+            "policy, with no store: the CI mode. Only each host's latest report is\n"
+            "evaluated; fleet-server rules see every report given.\n"
+            "\n"
+            "  --policy FILE       the policy (docs/policy-language.md); required\n"
+            "  --waivers FILE      accepted exceptions with expiry dates (docs/waivers.md);\n"
+            "                      a malformed file stops the run before any evaluation\n"
+            "  --json FILE         write the results as JSON (docs/results.md); - is stdout\n"
+            "  --fail-on SEVERITY  the lowest severity that fails the run: info (default),\n"
+            "                      low, medium, high or critical\n"
+            "  --as-of DATE        evaluate as of this day (YYYY-MM-DD) or time (RFC 3339)\n"
+            "                      instead of now: waiver expiry and ages in days use it\n"
+            "  --dump-facts FILE   write every entity's facts as JSON lines (for writing\n"
+            "                      rules); - is stdout\n"
+            "  -v, -q              more / less logging on stderr (-q: summary only when\n"
+            "                      something failed)\n"
+            "  -h, --help          this help\n"
+            "\n"
+            "Prints a summary: each rule's pass / fail / error / notapplicable / waived\n"
+            "counts and the first failures. Exit status (docs/exit-codes.md):\n"
+            "  0    compliant: no rule at or above --fail-on failed or gave an error\n"
+            "  100  a rule at or above --fail-on failed\n"
+            "  101  nothing failed, but a rule at or above --fail-on could not be\n"
+            "       evaluated (error)\n"
+            "  1    runtime error: a report, the policy or the waivers could not be read\n"
+            "  2    usage error\n");
+}
+
+static const struct option check_longopts[] = {
+    {"policy", required_argument, NULL, 1000},  {"waivers", required_argument, NULL, 1001},
+    {"json", required_argument, NULL, 1002},    {"fail-on", required_argument, NULL, 1003},
+    {"as-of", required_argument, NULL, 1004},   {"dump-facts", required_argument, NULL, 1005},
+    {"verbose", no_argument, NULL, 'v'},        {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+};
+
+int mf_cmd_check(int argc, char **argv)
+{
+    mf_eval_cli cli;
+    mf_eval_cli_init(&cli, "check");
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "vqh", check_longopts, NULL)) != -1) {
+        if (c >= 1000 && c <= 1005) {
+            if (mf_eval_cli_option(&cli, check_longopts[c - 1000].name, optarg) < 0)
+                return MF_EXIT_USAGE;
+            continue;
+        }
+        switch (c) {
+        case 'v':
+            cli.verbosity = cli.verbosity < 0 ? 1 : cli.verbosity + 1;
+            break;
+        case 'q':
+            cli.verbosity = -1;
+            break;
+        case 'h':
+            help(stdout);
+            return MF_EXIT_COMPLIANT;
+        default:
+            help(stderr);
+            return MF_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "mailfleet-collector check: give at least one report file or folder\n");
+        return MF_EXIT_USAGE;
+    }
+    if (!cli.policy_path) {
+        fprintf(stderr, "mailfleet-collector check: --policy FILE is required\n");
+        return MF_EXIT_USAGE;
+    }
+
+    int status = MF_EXIT_RUNTIME;
+    mf_strv files = {0};
+    host_map hosts = {0};
+    mf_fleet *fleet = NULL;
+    size_t *todo = NULL;
+    char *failed = NULL;
+    mf_error err;
+    mf_error_clear(&err);
+    for (int i = optind; i < argc; i++)
+        if (add_input(&files, argv[i]) != MF_OK) {
+            fprintf(stderr, "mailfleet-collector check: out of memory\n");
+            goto out;
+        }
+    char source[64];
+    snprintf(source, sizeof(source), "%zu report file%s", files.n, files.n == 1 ? "" : "s");
+    int rc = mf_eval_cli_open(&cli, source);
+    if (rc != MF_EXIT_COMPLIANT) {
+        status = rc;
+        goto out;
+    }
+    bool want_fleet = cli.policy->has_fleet_rules || cli.dump;
+    if (want_fleet && mf_fleet_new(&fleet, 0) != MF_OK) {
+        fprintf(stderr, "mailfleet-collector check: out of memory\n");
+        goto out;
+    }
+    failed = calloc(files.n + 1, 1);
+    if (!failed) {
+        fprintf(stderr, "mailfleet-collector check: out of memory\n");
+        goto out;
+    }
+
+    /* Pass 1: every report once: latest per host, fleet history. */
+    size_t skipped = 0;
+    for (size_t i = 0; i < files.n; i++) {
+        mf_report *r = NULL;
+        mf_error_clear(&err);
+        if (read_report(files.v[i], &r, &err) != MF_OK) {
+            char msg[1024];
+            mf_error_set_file(&err, "");
+            mf_error_format(&err, msg, sizeof(msg));
+            mf_log_error("%s: %s", files.v[i], msg);
+            mf_results_input_error(cli.results, files.v[i], msg);
+            failed[i] = 1;
+            continue;
+        }
+        bool replaced;
+        mf_code mrc = host_map_note(&hosts, r, i, &replaced);
+        if (mrc == MF_OK && fleet)
+            mrc = mf_fleet_add_history(fleet, r, &err);
+        mf_report_free(r);
+        if (mrc != MF_OK) {
+            fprintf(stderr, "mailfleet-collector check: out of memory\n");
+            goto out;
+        }
+    }
+    todo = calloc(hosts.n + 1, sizeof(size_t));
+    if (!todo) {
+        fprintf(stderr, "mailfleet-collector check: out of memory\n");
+        goto out;
+    }
+    size_t ntodo = 0;
+    for (size_t i = 0; i < hosts.cap; i++)
+        if (hosts.slots[i].host_id)
+            todo[ntodo++] = hosts.slots[i].file;
+    qsort(todo, ntodo, sizeof(size_t), cmp_size);
+    for (size_t i = 0; i < files.n; i++)
+        skipped += !failed[i];
+    skipped -= ntodo;
+    for (size_t i = 0; i < skipped; i++)
+        mf_results_input_skipped(cli.results);
+
+    /* Pass 2: each host's latest report, evaluated and streamed. */
+    for (size_t k = 0; k < ntodo; k++) {
+        const char *path = files.v[todo[k]];
+        mf_report *r = NULL;
+        mf_error_clear(&err);
+        if (read_report(path, &r, &err) != MF_OK) {
+            /* It decoded a moment ago: the file changed under us. */
+            char msg[1024];
+            mf_error_set_file(&err, "");
+            mf_results_input_error(cli.results, path, mf_error_format(&err, msg, sizeof(msg)));
+            continue;
+        }
+        mf_code erc = mf_policy_eval_report(cli.policy, r, cli.waivers, cli.results, &cli.opts,
+                                            &err);
+        if (erc == MF_OK && fleet)
+            erc = mf_fleet_add_latest(fleet, r, &err);
+        mf_report_free(r);
+        if (erc != MF_OK) {
+            print_error(&cli, &err);
+            goto out;
+        }
+        mf_results_input_ok(cli.results);
+    }
+    if (fleet) {
+        if (mf_fleet_dropped(fleet)) {
+            char w[160];
+            snprintf(w, sizeof(w), "%zu servers beyond the fleet aggregator's cap were not "
+                                   "evaluated by fleet-server rules", mf_fleet_dropped(fleet));
+            mf_results_warn(cli.results, w);
+        }
+        if (mf_policy_eval_fleet(cli.policy, fleet, cli.waivers, cli.results, &cli.opts, &err) !=
+            MF_OK) {
+            print_error(&cli, &err);
+            goto out;
+        }
+    }
+    status = mf_eval_cli_finish(&cli);
+out:
+    free(failed);
+    free(todo);
+    mf_fleet_free(fleet);
+    host_map_free(&hosts);
+    mf_strv_free(&files);
+    mf_eval_cli_close(&cli);
+    return status;
+}

@@ -1,0 +1,212 @@
+/* cmd_report.c: `mailfleet-collector report --db FILE --policy FILE ...`, the fleet
+ * report from the store: every host's latest report is evaluated as the store hands it
+ * over (one at a time, results streamed), while the fleet-wide server facts are
+ * aggregated; the store's server inventory then widens first/last seen to the whole
+ * retained history, and the fleet-server rules run last.
+ *
+ * What the store's API does not give (store.h): the last successful probe of a server
+ * in older reports. failing_days is therefore computed from the latest reports only:
+ * it counts from the oldest latest report that probed the server, so it can be lower
+ * than the truth, never higher (see docs/policy-language.md).
+ */
+#include "collector.h"
+#include "fileio.h"
+#include "log.h"
+#include "report_json.h"
+#include "results.h"
+#include "store.h"
+#include "util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: mailfleet-collector report --db FILE --policy FILE [--waivers FILE]\n"
+            "                                  [--json FILE] [--fail-on SEVERITY]\n"
+            "                                  [--as-of DATE] [--dump-facts FILE]\n"
+            "\n"
+            "Evaluates the latest report of every host in the store against a policy;\n"
+            "fleet-server rules see every server across the fleet, with first and last\n"
+            "seen taken from the store's whole history.\n"
+            "\n"
+            "  --db FILE           the store written by ingest; required\n"
+            "  --policy FILE       the policy (docs/policy-language.md); required\n"
+            "  --waivers FILE      accepted exceptions with expiry dates (docs/waivers.md);\n"
+            "                      a malformed file stops the run before any evaluation\n"
+            "  --json FILE         write the results as JSON (docs/results.md); - is stdout\n"
+            "  --fail-on SEVERITY  the lowest severity that fails the run: info (default),\n"
+            "                      low, medium, high or critical\n"
+            "  --as-of DATE        evaluate as of this day (YYYY-MM-DD) or time (RFC 3339)\n"
+            "                      instead of now\n"
+            "  --dump-facts FILE   write every entity's facts as JSON lines; - is stdout\n"
+            "  -v, -q              more / less logging on stderr\n"
+            "  -h, --help          this help\n"
+            "\n"
+            "Exit status (docs/exit-codes.md): 0 compliant, 100 a rule at or above\n"
+            "--fail-on failed, 101 nothing failed but some could not be evaluated, 1 runtime\n"
+            "error (the store, the policy, the waivers or a stored report could not be\n"
+            "read), 2 usage error.\n");
+}
+
+typedef struct run {
+    mf_eval_cli *cli;
+    mf_fleet *fleet;
+    mf_code rc;
+    mf_error err;
+} run;
+
+static int on_latest(void *ctx, const char *host_id, const char *report_id,
+                     int64_t collected_at, const char *json, size_t len)
+{
+    (void)collected_at;
+    run *x = ctx;
+    mf_report *r = NULL;
+    mf_error err;
+    mf_error_clear(&err);
+    if (mf_report_decode(&r, json, len, &err) != MF_OK) {
+        /* Stored reports were decoded strictly at ingest; this one is damaged. */
+        char msg[1024], where[128];
+        snprintf(where, sizeof(where), "store: host %s report %s", host_id ? host_id : "?",
+                 report_id ? report_id : "?");
+        mf_error_format(&err, msg, sizeof(msg));
+        mf_log_error("%s: %s", where, msg);
+        mf_results_input_error(x->cli->results, where, msg);
+        return 0;
+    }
+    mf_code rc = mf_policy_eval_report(x->cli->policy, r, x->cli->waivers, x->cli->results,
+                                       &x->cli->opts, &x->err);
+    if (rc == MF_OK && x->fleet) {
+        rc = mf_fleet_add_history(x->fleet, r, &x->err);
+        if (rc == MF_OK)
+            rc = mf_fleet_add_latest(x->fleet, r, &x->err);
+    }
+    mf_report_free(r);
+    if (rc != MF_OK) {
+        x->rc = rc;
+        return 1;
+    }
+    mf_results_input_ok(x->cli->results);
+    return 0;
+}
+
+static int on_server(void *ctx, const mf_store_server_row *row)
+{
+    run *x = ctx;
+    mf_code rc = mf_fleet_add_seen(x->fleet, row->hostname, row->port, row->provider,
+                                   row->first_seen, row->last_seen, 0, &x->err);
+    if (rc != MF_OK) {
+        x->rc = rc;
+        return 1;
+    }
+    return 0;
+}
+
+static const struct option report_longopts[] = {
+    {"policy", required_argument, NULL, 1000},  {"waivers", required_argument, NULL, 1001},
+    {"json", required_argument, NULL, 1002},    {"fail-on", required_argument, NULL, 1003},
+    {"as-of", required_argument, NULL, 1004},   {"dump-facts", required_argument, NULL, 1005},
+    {"db", required_argument, NULL, 'd'},       {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+int mf_cmd_report(int argc, char **argv)
+{
+    mf_eval_cli cli;
+    mf_eval_cli_init(&cli, "report");
+    const char *db = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "d:vqh", report_longopts, NULL)) != -1) {
+        if (c >= 1000 && c <= 1005) {
+            if (mf_eval_cli_option(&cli, report_longopts[c - 1000].name, optarg) < 0)
+                return MF_EXIT_USAGE;
+            continue;
+        }
+        switch (c) {
+        case 'd':
+            db = optarg;
+            break;
+        case 'v':
+            cli.verbosity = cli.verbosity < 0 ? 1 : cli.verbosity + 1;
+            break;
+        case 'q':
+            cli.verbosity = -1;
+            break;
+        case 'h':
+            help(stdout);
+            return MF_EXIT_COMPLIANT;
+        default:
+            help(stderr);
+            return MF_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "mailfleet-collector report: unexpected argument \"%s\" (report reads "
+                        "the store; `check` evaluates report files)\n", argv[optind]);
+        return MF_EXIT_USAGE;
+    }
+    if (!db || !cli.policy_path) {
+        fprintf(stderr, "mailfleet-collector report: %s is required\n",
+                db ? "--policy FILE" : "--db FILE");
+        return MF_EXIT_USAGE;
+    }
+    if (!mf_path_is_file(db)) {
+        fprintf(stderr, "mailfleet-collector report: %s: no such store (run ingest first)\n",
+                db);
+        return MF_EXIT_RUNTIME;
+    }
+    int status = MF_EXIT_RUNTIME;
+    mf_store *st = NULL;
+    run x = {.cli = &cli};
+    mf_error_clear(&x.err);
+    char source[600];
+    snprintf(source, sizeof(source), "store %s", db);
+    int rc = mf_eval_cli_open(&cli, source);
+    if (rc != MF_EXIT_COMPLIANT) {
+        status = rc;
+        goto out;
+    }
+    char msg[2048];
+    if (mf_store_open(&st, "sqlite", db, &x.err) != MF_OK) {
+        fprintf(stderr, "mailfleet-collector report: %s\n",
+                mf_error_format(&x.err, msg, sizeof(msg)));
+        goto out;
+    }
+    if ((cli.policy->has_fleet_rules || cli.dump) && mf_fleet_new(&x.fleet, 0) != MF_OK) {
+        fprintf(stderr, "mailfleet-collector report: out of memory\n");
+        goto out;
+    }
+    mf_code src = mf_store_latest(st, on_latest, &x, &x.err);
+    if (src == MF_OK && x.rc == MF_OK && x.fleet)
+        src = mf_store_servers(st, on_server, &x, &x.err);
+    if (src != MF_OK || x.rc != MF_OK) {
+        fprintf(stderr, "mailfleet-collector report: %s\n",
+                mf_error_format(&x.err, msg, sizeof(msg)));
+        goto out;
+    }
+    if (x.fleet) {
+        if (mf_fleet_dropped(x.fleet)) {
+            char w[160];
+            snprintf(w, sizeof(w), "%zu servers beyond the fleet aggregator's cap were not "
+                                   "evaluated by fleet-server rules", mf_fleet_dropped(x.fleet));
+            mf_results_warn(cli.results, w);
+        }
+        if (mf_policy_eval_fleet(cli.policy, x.fleet, cli.waivers, cli.results, &cli.opts,
+                                 &x.err) != MF_OK) {
+            fprintf(stderr, "mailfleet-collector report: %s\n",
+                    mf_error_format(&x.err, msg, sizeof(msg)));
+            goto out;
+        }
+    }
+    status = mf_eval_cli_finish(&cli);
+out:
+    mf_fleet_free(x.fleet);
+    mf_store_close(st);
+    mf_eval_cli_close(&cli);
+    return status;
+}

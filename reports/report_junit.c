@@ -1,0 +1,369 @@
+/* report_junit.c: results as JUnit XML, the dialect docs/reports.md describes and
+ * tests/reports/mailfleet-junit.xsd pins down. It is valid against both the strict
+ * Ant schema (windyroad JUnit.xsd) and Jenkins' xUnit junit-10.xsd:
+ *
+ *   <testsuites>                          bare: the strict schema allows no attributes
+ *     <testsuite name id package hostname timestamp tests failures errors skipped time>
+ *       <properties>…</properties>         always present, timezone at least
+ *       <testcase classname="HOST.RULE" name="ENTITY" time="0">
+ *         <failure type="SEVERITY" message="short">evidence and remediation</failure>
+ *         | <error type="error" message="…">…</error>
+ *         | <skipped message="waived: … (expires …)">…</skipped>
+ *       </testcase>
+ *       <system-out/><system-err/>         always present, empty
+ *     </testsuite>
+ *   </testsuites>
+ *
+ * Grouped by host (the default) each host's suite is written as soon as the host is
+ * complete. Grouped by rule, every testcase is written to an unlinked temporary file as
+ * it comes, with an index entry (rule, offset, length) of 24 bytes, and the suites are
+ * assembled from it at the end: memory grows by the index only.
+ */
+#include "buf.h"
+#include "reports_int.h"
+#include "util.h"
+#include "xmlw.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define SHORT_MESSAGE_MAX 256
+
+typedef struct frag_ref {
+    size_t rule;
+    long long off, len;
+} frag_ref;
+
+typedef struct junit {
+    mf_xw *x;
+    size_t suites;
+    /* grouped by rule */
+    FILE *frag;
+    mf_xw *fx;
+    frag_ref *refs;
+    size_t nrefs, caprefs;
+    size_t *rule_state; /* nrules * MF_RPT__STATES, of the testcases written */
+    mf_buf body;
+} junit;
+
+static void junit_free(void *impl)
+{
+    junit *j = impl;
+    if (!j)
+        return;
+    mf_xw_close(j->x, NULL);
+    mf_xw_close(j->fx, NULL);
+    if (j->frag)
+        fclose(j->frag);
+    free(j->refs);
+    free(j->rule_state);
+    mf_buf_free(&j->body);
+    free(j);
+}
+
+static mf_code junit_begin(mf_rpt_writer *w, mf_error *err)
+{
+    mf_code rc = MF_OK;
+    junit *j = calloc(1, sizeof(*j));
+    if (!j)
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    w->impl = j;
+    mf_buf_init(&j->body, MF_RPT_BODY_MAX);
+    if ((rc = mf_xw_open(&j->x, w->f, true, err)) != MF_OK)
+        return rc;
+    if (w->opts.junit_group == MF_RPT_GROUP_RULE) {
+        if ((rc = mf_rpt_tmpfile(&j->frag, w, err)) != MF_OK)
+            return rc;
+        if ((rc = mf_xw_open(&j->fx, j->frag, false, err)) != MF_OK)
+            return rc;
+        if (w->nrules && !(j->rule_state = calloc(w->nrules * MF_RPT__STATES, sizeof(size_t))))
+            return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    }
+    mf_xw_decl(j->x);
+    mf_xw_start(j->x, "testsuites");
+    return MF_OK;
+}
+
+static void property(mf_xw *x, const char *name, const char *value)
+{
+    if (mf_str_empty(value))
+        return;
+    mf_xw_start(x, "property");
+    mf_xw_attr(x, "name", name);
+    mf_xw_attr(x, "value", value);
+    mf_xw_end_empty(x);
+}
+
+/* Append "label: value\n", cutting value at the buffer's cap (mf_xw cleans up a cut
+ * character later). */
+static void put(mf_buf *b, const char *label, const char *value)
+{
+    size_t room = b->max - b->len;
+    size_t need = strlen(label) + 3;
+    if (room <= need)
+        return;
+    mf_buf_append_str(b, label);
+    mf_buf_append_str(b, ": ");
+    room = b->max - b->len - 1;
+    size_t n = strlen(value);
+    mf_buf_append(b, value, n < room ? n : room);
+    mf_buf_append(b, "\n", 1);
+}
+
+/* The text GitLab and Jenkins show for a failure, error or waiver: the evidence first,
+ * then what to do. */
+static const char *body_text(junit *j, const mf_rpt_writer *w, const mf_rpt_hostgroup *g,
+                             const mf_rpt_result *r)
+{
+    const mf_rpt_rule *rule = mf_rpt_rule_at(w, r->rule);
+    mf_buf *b = &j->body;
+    char date[16];
+    mf_buf_reset(b);
+    /* Appends stop quietly at the cap: a long body is cut, never an error. */
+    put(b, r->state == MF_RPT_WAIVED ? "Waived" : "Evidence",
+        r->message ? r->message : "(no message)");
+    mf_buf_appendf(b, "Rule: %s (%s)%s%s\n", rule->id, mf_rpt_severity_name(rule->severity),
+                   rule->title ? " " : "", rule->title ? rule->title : "");
+    if (g->id)
+        mf_buf_appendf(b, "Host: %s (id %s)\n", g->hostname ? g->hostname : "-", g->id);
+    put(b, "Entity", r->entity);
+    if (r->state == MF_RPT_FAIL && r->first_failed > 0) {
+        mf_rpt_time_date(r->first_failed, date, sizeof(date));
+        mf_buf_appendf(b, "Failing since: %s\n", date);
+    }
+    if (r->state == MF_RPT_WAIVED) {
+        put(b, "Waiver", r->waiver_justification ? r->waiver_justification : "-");
+        if (r->waiver_approved_by)
+            mf_buf_appendf(b, "Approved by: %s\n", r->waiver_approved_by);
+        if (r->waiver_expires)
+            mf_buf_appendf(b, "Expires: %s\n", r->waiver_expires);
+    }
+    if (r->expired_waiver_expires)
+        mf_buf_appendf(b, "A waiver for this expired on %s, so it counts again.\n",
+                       r->expired_waiver_expires);
+    if (r->state == MF_RPT_FAIL || r->state == MF_RPT_WAIVED) {
+        if (rule->remediation)
+            put(b, "Remediation", rule->remediation);
+        if (rule->remediation_admin)
+            put(b, "For administrators", rule->remediation_admin);
+    }
+    if (r->state == MF_RPT_ERROR)
+        mf_buf_append_str(b, "The rule could not be evaluated: a fact it needs is unknown (for "
+                             "example a probe or a source failed).\n");
+    for (size_t i = 0; i < rule->nreferences; i++)
+        mf_buf_appendf(b, "Reference: %s\n", rule->references[i] ? rule->references[i] : "");
+    return b->data ? b->data : "";
+}
+
+static void short_message(char *out, size_t outsz, const mf_rpt_rule *rule,
+                          const mf_rpt_result *r)
+{
+    const char *m = !mf_str_empty(r->message) ? r->message : rule->title ? rule->title : rule->id;
+    mf_xml_clean(out, outsz - 4, m);
+}
+
+static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g,
+                     const mf_rpt_result *r)
+{
+    const mf_rpt_rule *rule = mf_rpt_rule_at(w, r->rule);
+    char msg[SHORT_MESSAGE_MAX + 4];
+    mf_xw_start(x, "testcase");
+    mf_xw_attrf(x, "classname", "%s.%s", g->label, rule->id);
+    mf_xw_attr(x, "name", r->entity);
+    mf_xw_attr(x, "time", "0");
+    switch (r->state) {
+    case MF_RPT_PASS:
+        break;
+    case MF_RPT_FAIL:
+        short_message(msg, sizeof(msg), rule, r);
+        mf_xw_start(x, "failure");
+        mf_xw_attr(x, "type", mf_rpt_severity_name(rule->severity));
+        mf_xw_attr(x, "message", msg);
+        mf_xw_text_cap(x, body_text(j, w, g, r), MF_RPT_BODY_MAX);
+        mf_xw_end(x);
+        break;
+    case MF_RPT_ERROR:
+        short_message(msg, sizeof(msg), rule, r);
+        mf_xw_start(x, "error");
+        mf_xw_attr(x, "type", "error");
+        mf_xw_attr(x, "message", msg);
+        mf_xw_text_cap(x, body_text(j, w, g, r), MF_RPT_BODY_MAX);
+        mf_xw_end(x);
+        break;
+    case MF_RPT_NOTAPPLICABLE:
+        mf_xw_start(x, "skipped");
+        mf_xw_attrf(x, "message", "not applicable: %s",
+                    r->message ? r->message : "the rule does not apply");
+        mf_xw_end_empty(x);
+        break;
+    case MF_RPT_WAIVED:
+        mf_xw_start(x, "skipped");
+        mf_xw_attrf(x, "message", "waived: %s (expires %s)",
+                    r->waiver_justification ? r->waiver_justification : "no justification",
+                    r->waiver_expires ? r->waiver_expires : "never");
+        mf_xw_text_cap(x, body_text(j, w, g, r), MF_RPT_BODY_MAX);
+        mf_xw_end(x);
+        break;
+    default:
+        break;
+    }
+    mf_xw_end_empty(x);
+}
+
+static void suite_start(mf_xw *x, const char *name, size_t id, const char *package,
+                        const char *hostname, int64_t when, const size_t counts[MF_RPT__STATES])
+{
+    char ts[32];
+    size_t tests = 0;
+    for (int s = 0; s < MF_RPT__STATES; s++)
+        tests += counts[s];
+    mf_rpt_time_local(when, ts, sizeof(ts));
+    mf_xw_start(x, "testsuite");
+    mf_xw_attr(x, "name", name);
+    mf_xw_attrf(x, "id", "%zu", id);
+    mf_xw_attr(x, "package", package);
+    mf_xw_attr(x, "hostname", hostname);
+    mf_xw_attr(x, "timestamp", ts[0] ? ts : "1970-01-01T00:00:00");
+    mf_xw_attrf(x, "tests", "%zu", tests);
+    mf_xw_attrf(x, "failures", "%zu", counts[MF_RPT_FAIL]);
+    mf_xw_attrf(x, "errors", "%zu", counts[MF_RPT_ERROR]);
+    mf_xw_attrf(x, "skipped", "%zu", counts[MF_RPT_WAIVED] + counts[MF_RPT_NOTAPPLICABLE]);
+    mf_xw_attr(x, "time", "0");
+}
+
+static void suite_end(mf_xw *x)
+{
+    mf_xw_start(x, "system-out");
+    mf_xw_end_empty(x);
+    mf_xw_start(x, "system-err");
+    mf_xw_end_empty(x);
+    mf_xw_end(x);
+}
+
+static void package_name(const mf_rpt_writer *w, char *out, size_t outsz)
+{
+    if (!mf_str_empty(w->run.policy_id))
+        snprintf(out, outsz, "mailfleet.%s", w->run.policy_id);
+    else
+        snprintf(out, outsz, "mailfleet");
+}
+
+static mf_code junit_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error *err)
+{
+    junit *j = w->impl;
+    if (w->opts.junit_group == MF_RPT_GROUP_RULE) {
+        for (size_t i = 0; i < g->n; i++) {
+            const mf_rpt_result *r = &g->results[i];
+            if (mf_grow((void **)&j->refs, &j->caprefs, j->nrefs + 1, sizeof(*j->refs)) != MF_OK)
+                return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+            mf_xw_flush(j->fx);
+            long long off = ftello(j->frag);
+            testcase(j, j->fx, w, g, r);
+            mf_xw_raw(j->fx, "\n", 1);
+            mf_xw_flush(j->fx);
+            long long end = ftello(j->frag);
+            if (mf_xw_failed(j->fx) || off < 0 || end < off)
+                return mf_error_set(err, MF_ERR_IO, "cannot write the temporary file");
+            j->refs[j->nrefs++] = (frag_ref){r->rule, off, end - off};
+            j->rule_state[r->rule * MF_RPT__STATES + r->state]++;
+        }
+        return MF_OK;
+    }
+    size_t counts[MF_RPT__STATES] = {0};
+    for (size_t i = 0; i < g->n; i++)
+        counts[g->results[i].state]++;
+    char package[MF_RPT_TEXT_MAX + 16];
+    package_name(w, package, sizeof(package));
+    mf_xw *x = j->x;
+    suite_start(x, g->label, j->suites++, package, g->label,
+                g->collected_at ? g->collected_at : w->run.generated_at, counts);
+    mf_xw_start(x, "properties");
+    char when[32];
+    property(x, "host_id", g->id);
+    property(x, "hostname", g->hostname);
+    mf_rpt_time_rfc3339(g->collected_at, when, sizeof(when));
+    property(x, "collected_at", when);
+    property(x, "timezone", "UTC");
+    property(x, "os_version", g->os_version);
+    property(x, "agent_version", g->agent_version);
+    property(x, "report_id", g->report_id);
+    property(x, "policy", w->run.policy_id);
+    property(x, "policy_version", w->run.policy_version);
+    if (g->stopped)
+        property(x, "stopped_reporting", "true");
+    if (g->dropped) {
+        char n[32];
+        snprintf(n, sizeof(n), "%zu", g->dropped);
+        property(x, "results_not_written", n);
+    }
+    mf_xw_end_empty(x);
+    for (size_t i = 0; i < g->n; i++)
+        testcase(j, x, w, g, &g->results[i]);
+    suite_end(x);
+    return mf_xw_failed(x) ? mf_error_set(err, MF_ERR_IO, "cannot write %s", w->path) : MF_OK;
+}
+
+static mf_code junit_end(mf_rpt_writer *w, mf_error *err)
+{
+    junit *j = w->impl;
+    mf_xw *x = j->x;
+    if (w->opts.junit_group == MF_RPT_GROUP_RULE) {
+        mf_xw_flush(j->fx);
+        if (mf_xw_failed(j->fx))
+            return mf_error_set(err, MF_ERR_IO, "cannot write the temporary file");
+        /* Index entries per rule, in the order results arrived. A counting sort keeps
+         * it O(results + rules). */
+        size_t *start = calloc(w->nrules + 1, sizeof(size_t));
+        size_t *order = j->nrefs ? malloc(j->nrefs * sizeof(size_t)) : NULL;
+        if (!start || (j->nrefs && !order)) {
+            free(start);
+            free(order);
+            return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+        }
+        for (size_t i = 0; i < j->nrefs; i++)
+            start[j->refs[i].rule + 1]++;
+        for (size_t r = 0; r < w->nrules; r++)
+            start[r + 1] += start[r];
+        for (size_t i = 0; i < j->nrefs; i++)
+            order[start[j->refs[i].rule]++] = i;
+        char package[MF_RPT_TEXT_MAX + 16];
+        package_name(w, package, sizeof(package));
+        size_t k = 0;
+        for (size_t r = 0; r < w->nrules; r++) {
+            const mf_rpt_rule *rule = &w->rules[r];
+            suite_start(x, rule->id, j->suites++, package, "fleet", w->run.generated_at,
+                        &j->rule_state[r * MF_RPT__STATES]);
+            mf_xw_start(x, "properties");
+            property(x, "rule", rule->id);
+            property(x, "title", rule->title);
+            property(x, "severity", mf_rpt_severity_name(rule->severity));
+            property(x, "scope", rule->scope);
+            property(x, "timezone", "UTC");
+            property(x, "policy", w->run.policy_id);
+            property(x, "policy_version", w->run.policy_version);
+            mf_xw_end_empty(x);
+            /* Entries of rule r are order[k .. start[r]) after the shifting above. */
+            for (; k < start[r]; k++) {
+                const frag_ref *f = &j->refs[order[k]];
+                mf_xw_copy_fragment(x, j->frag, f->off, f->len);
+            }
+            suite_end(x);
+        }
+        free(start);
+        free(order);
+    }
+    mf_xw_end(x); /* testsuites */
+    mf_code rc = mf_xw_close(j->x, err);
+    j->x = NULL;
+    if (rc == MF_OK && fputc('\n', w->f) == EOF)
+        rc = mf_error_set(err, MF_ERR_IO, "cannot write %s", w->path);
+    return rc;
+}
+
+const mf_rpt_backend mf_rpt_junit_backend = {
+    .name = "junit",
+    .begin = junit_begin,
+    .host = junit_host,
+    .end = junit_end,
+    .free = junit_free,
+};
