@@ -1,5 +1,7 @@
 /* collect: discover (and probe) and print the report document. */
 #include "commands.h"
+#include "config.h"
+#include "privacy.h"
 #include "fileio.h"
 #include "hostid.h"
 #include "log.h"
@@ -39,6 +41,31 @@ out:
     return MF_OK;
 }
 
+mf_code mf_agent_build_report_cfg(mf_report **out, mf_agent_opts *o,
+                                  const struct mf_agent_config *cfg)
+{
+    *out = NULL;
+    o->no_probe = cfg->no_probe;
+    o->timeout_s = cfg->probe_timeout_s;
+    o->concurrency = cfg->probe_concurrency;
+    o->ca_file = cfg->ca_file;
+    mf_report *r = NULL;
+    mf_code rc = mf_agent_build_report(&r, o, true);
+    if (rc != MF_OK)
+        return rc;
+    if (cfg->privacy == MF_PRIVACY_PSEUDONYMISE) {
+        rc = mf_privacy_pseudonymise(r, cfg->fleet_key, cfg->fleet_key_len,
+                                     cfg->pseudonymise_hostname ? MF_PRIVACY_HOSTNAME : 0);
+        if (rc != MF_OK) {
+            mf_log_error("cannot pseudonymise the report: %s", mf_strerror(rc));
+            mf_report_free(r);
+            return rc;
+        }
+    }
+    *out = r;
+    return MF_OK;
+}
+
 /* Log each failed source so the person running the agent sees why the exit code is 1. */
 static void warn_failed_sources(const mf_report *r)
 {
@@ -53,7 +80,20 @@ static void warn_failed_sources(const mf_report *r)
 int mf_cmd_collect(mf_agent_opts *o)
 {
     mf_report *r = NULL;
-    mf_code rc = mf_agent_build_report(&r, o, true);
+    mf_agent_config cfg;
+    mf_error cerr;
+    mf_error_clear(&cerr);
+    /* The configuration matters to collect too: its probe settings, and its privacy
+     * mode, since this report may leave the machine by other means than send. */
+    mf_code rc = mf_agent_config_load(&cfg, o, &cerr);
+    if (rc != MF_OK) {
+        char msg[1024];
+        mf_log_error("configuration refused: %s", mf_error_format(&cerr, msg, sizeof(msg)));
+        mf_agent_config_free(&cfg);
+        return rc == MF_ERR_NOMEM ? MF_EXIT_FAILURE : MF_EXIT_USAGE;
+    }
+    rc = mf_agent_build_report_cfg(&r, o, &cfg);
+    mf_agent_config_free(&cfg);
     if (rc != MF_OK) {
         mf_log_error("collect failed: %s", mf_strerror(rc));
         return MF_EXIT_FAILURE;

@@ -127,13 +127,8 @@ static bool collect_and_queue(mf_agent_opts *o, const mf_agent_config *cfg, mf_o
                               bool *sources_ok)
 {
     *sources_ok = true;
-    /* The configuration decides the probe settings; flags already won inside it. */
-    o->no_probe = cfg->no_probe;
-    o->timeout_s = cfg->probe_timeout_s;
-    o->concurrency = cfg->probe_concurrency;
-    o->ca_file = cfg->ca_file;
     mf_report *r = NULL;
-    mf_code rc = mf_agent_build_report(&r, o, true);
+    mf_code rc = mf_agent_build_report_cfg(&r, o, cfg);
     if (rc != MF_OK) {
         mf_log_error("cannot collect a report: %s", mf_strerror(rc));
         return false;
@@ -147,15 +142,7 @@ static bool collect_and_queue(mf_agent_opts *o, const mf_agent_config *cfg, mf_o
     }
     *sources_ok = mf_report_failed_sources(r) == 0;
     bool ok = true;
-    if (cfg->privacy == MF_PRIVACY_PSEUDONYMISE) {
-        rc = mf_privacy_pseudonymise(r, cfg->fleet_key, cfg->fleet_key_len,
-                                     cfg->pseudonymise_hostname ? MF_PRIVACY_HOSTNAME : 0);
-        if (rc != MF_OK) {
-            mf_log_error("cannot pseudonymise the report: %s; it was not queued", mf_strerror(rc));
-            ok = false;
-        }
-    }
-    if (ok) {
+    {
         mf_error err;
         mf_error_clear(&err);
         long long dropped = 0;

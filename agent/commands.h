@@ -21,4 +21,11 @@ int mf_cmd_send(mf_agent_opts *o);    /* cmd_send.c: send and flush */
  * (and probing unless o->no_probe or probe is false). *out is the caller's. */
 mf_code mf_agent_build_report(mf_report **out, const mf_agent_opts *o, bool probe);
 
+struct mf_agent_config;
+/* The same for reports that leave the machine (collect, send): the configuration's
+ * probe settings replace o's (command-line flags already won inside cfg), and the
+ * configuration's privacy mode is applied (pseudonymise). */
+mf_code mf_agent_build_report_cfg(mf_report **out, mf_agent_opts *o,
+                                  const struct mf_agent_config *cfg);
+
 #endif

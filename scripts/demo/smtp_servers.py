@@ -24,6 +24,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 
 from aiosmtpd.smtp import SMTP
 
@@ -169,7 +170,13 @@ async def main(work):
     os.rename(tmp, os.path.join(work, "endpoints.json"))
     stop = asyncio.Event()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_reader(sys.stdin.fileno(), lambda: stop.set() if not os.read(0, 4096) else None)
+
+    def watch_stdin():
+        while sys.stdin.buffer.read(4096):
+            pass
+        loop.call_soon_threadsafe(stop.set)
+
+    threading.Thread(target=watch_stdin, daemon=True).start()
     await stop.wait()
 
 
