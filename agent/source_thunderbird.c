@@ -434,8 +434,8 @@ static mf_code add_server(model *m, const char *key)
         s->port = (int)v;
     } else {
         /* 0, absent, of another type or out of range: Thunderbird's SMTP client falls
-         * back to 465 for SSL/TLS and 25 otherwise. */
-        s->port = s->security == MF_SEC_TLS ? 465 : 25;
+         * back to 465 for SSL/TLS and 587 (submission) otherwise. */
+        s->port = s->security == MF_SEC_TLS ? 465 : 587;
         s->flags |= MF_FLAG_DEFAULT_PORT;
     }
     s->auth = server_auth(p, key);

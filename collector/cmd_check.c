@@ -14,6 +14,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "report_json.h"
+#include "report_outputs.h"
 #include "results.h"
 #include "util.h"
 
@@ -53,6 +54,19 @@ int mf_eval_cli_option(mf_eval_cli *c, const char *name, const char *arg)
         c->json_path = arg;
     } else if (strcmp(name, "dump-facts") == 0) {
         c->dump_path = arg;
+    } else if (strcmp(name, "junit") == 0) { /* report writers: report_outputs.h */
+        c->junit_path = arg;
+    } else if (strcmp(name, "html") == 0) {
+        c->html_path = arg;
+    } else if (strcmp(name, "csv") == 0) {
+        c->csv_path = arg;
+    } else if (strcmp(name, "history") == 0) {
+        c->history_path = arg;
+    } else if (strcmp(name, "junit-group-by") == 0) {
+        mf_rpt_group g;
+        if (!mf_rpt_group_parse(arg, &g))
+            return usage_error(c, "--junit-group-by", arg, "host or rule");
+        c->junit_group = (int)g;
     } else if (strcmp(name, "fail-on") == 0) {
         if (!mf_severity_parse(arg, &c->fail_on))
             return usage_error(c, "--fail-on", arg,
@@ -118,6 +132,17 @@ int mf_eval_cli_open(mf_eval_cli *c, const char *source)
             return MF_EXIT_RUNTIME;
         }
     }
+    /* The report writers (JUnit, HTML, CSV) and the history: files created now. */
+    if (c->junit_path || c->html_path || c->csv_path || c->history_path) {
+        mf_report_paths paths = {.junit = c->junit_path, .html = c->html_path,
+                                 .csv = c->csv_path, .history = c->history_path,
+                                 .junit_group = (mf_rpt_group)c->junit_group};
+        if (mf_report_outputs_open(&c->outputs, &paths, &err) != MF_OK ||
+            mf_report_outputs_attach(c->outputs, c->results, &err) != MF_OK) {
+            print_error(c, &err);
+            return MF_EXIT_RUNTIME;
+        }
+    }
     if (c->dump_path) {
         c->dump = strcmp(c->dump_path, "-") == 0 ? stdout : fopen(c->dump_path, "w");
         if (!c->dump) {
@@ -163,6 +188,8 @@ void mf_eval_cli_close(mf_eval_cli *c)
     if (c->dump && c->dump != stdout)
         fclose(c->dump);
     mf_results_free(c->results);
+    mf_report_outputs_free(c->outputs); /* after the results: their sink borrowed it */
+    c->outputs = NULL;
     mf_waivers_free(c->waivers);
     mf_policy_free(c->policy);
     c->results = NULL;
@@ -313,6 +340,8 @@ static void help(FILE *f)
             "                                 [--waivers FILE] [--json FILE]\n"
             "                                 [--fail-on SEVERITY] [--as-of DATE]\n"
             "                                 [--dump-facts FILE]\n"
+            "                                 [--junit FILE] [--junit-group-by host|rule]\n"
+            "                                 [--html FILE] [--csv FILE] [--history FILE]\n"
             "\n"
             "Evaluates report files (a folder stands for every *.json file in it) against a\n"
             "policy, with no store: the CI mode. Only each host's latest report is\n"
@@ -322,6 +351,12 @@ static void help(FILE *f)
             "  --waivers FILE      accepted exceptions with expiry dates (docs/waivers.md);\n"
             "                      a malformed file stops the run before any evaluation\n"
             "  --json FILE         write the results as JSON (docs/results.md); - is stdout\n"
+            "  --junit FILE        write JUnit XML for CI systems (docs/reports.md); - is stdout\n"
+            "  --junit-group-by W  one testsuite per host (default) or per rule\n"
+            "  --html FILE         write the HTML report (one self-contained file)\n"
+            "  --csv FILE          write one CSV row per host, rule and server or account\n"
+            "  --history FILE      keep compliance per day and first failures in FILE\n"
+            "                      (SQLite; created when missing) for the HTML history\n"
             "  --fail-on SEVERITY  the lowest severity that fails the run: info (default),\n"
             "                      low, medium, high or critical\n"
             "  --as-of DATE        evaluate as of this day (YYYY-MM-DD) or time (RFC 3339)\n"
@@ -346,6 +381,9 @@ static const struct option check_longopts[] = {
     {"policy", required_argument, NULL, 1000},  {"waivers", required_argument, NULL, 1001},
     {"json", required_argument, NULL, 1002},    {"fail-on", required_argument, NULL, 1003},
     {"as-of", required_argument, NULL, 1004},   {"dump-facts", required_argument, NULL, 1005},
+    {"junit", required_argument, NULL, 1006},   {"html", required_argument, NULL, 1007},
+    {"csv", required_argument, NULL, 1008},     {"history", required_argument, NULL, 1009},
+    {"junit-group-by", required_argument, NULL, 1010},
     {"verbose", no_argument, NULL, 'v'},        {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 };
@@ -357,7 +395,7 @@ int mf_cmd_check(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vqh", check_longopts, NULL)) != -1) {
-        if (c >= 1000 && c <= 1005) {
+        if (c >= 1000 && c <= 1010) {
             if (mf_eval_cli_option(&cli, check_longopts[c - 1000].name, optarg) < 0)
                 return MF_EXIT_USAGE;
             continue;
@@ -469,8 +507,9 @@ int mf_cmd_check(int argc, char **argv)
             mf_results_input_error(cli.results, path, mf_error_format(&err, msg, sizeof(msg)));
             continue;
         }
-        mf_code erc = mf_policy_eval_report(cli.policy, r, cli.waivers, cli.results, &cli.opts,
-                                            &err);
+        mf_code erc = mf_report_outputs_host(cli.outputs, r, &err);
+        if (erc == MF_OK)
+            erc = mf_policy_eval_report(cli.policy, r, cli.waivers, cli.results, &cli.opts, &err);
         if (erc == MF_OK && fleet)
             erc = mf_fleet_add_latest(fleet, r, &err);
         mf_report_free(r);

@@ -13,6 +13,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "report_json.h"
+#include "report_outputs.h"
 #include "results.h"
 #include "store.h"
 #include "util.h"
@@ -28,6 +29,8 @@ static void help(FILE *f)
             "usage: mailfleet-collector report --db FILE --policy FILE [--waivers FILE]\n"
             "                                  [--json FILE] [--fail-on SEVERITY]\n"
             "                                  [--as-of DATE] [--dump-facts FILE]\n"
+            "                                  [--junit FILE] [--junit-group-by host|rule]\n"
+            "                                  [--html FILE] [--csv FILE] [--history FILE]\n"
             "\n"
             "Evaluates the latest report of every host in the store against a policy;\n"
             "fleet-server rules see every server across the fleet, with first and last\n"
@@ -38,6 +41,12 @@ static void help(FILE *f)
             "  --waivers FILE      accepted exceptions with expiry dates (docs/waivers.md);\n"
             "                      a malformed file stops the run before any evaluation\n"
             "  --json FILE         write the results as JSON (docs/results.md); - is stdout\n"
+            "  --junit FILE        write JUnit XML for CI systems (docs/reports.md); - is stdout\n"
+            "  --junit-group-by W  one testsuite per host (default) or per rule\n"
+            "  --html FILE         write the HTML report, with the store's server inventory\n"
+            "  --csv FILE          write one CSV row per host, rule and server or account\n"
+            "  --history FILE      keep compliance per day and first failures in FILE\n"
+            "                      (SQLite; created when missing) for the HTML history\n"
             "  --fail-on SEVERITY  the lowest severity that fails the run: info (default),\n"
             "                      low, medium, high or critical\n"
             "  --as-of DATE        evaluate as of this day (YYYY-MM-DD) or time (RFC 3339)\n"
@@ -77,8 +86,10 @@ static int on_latest(void *ctx, const char *host_id, const char *report_id,
         mf_results_input_error(x->cli->results, where, msg);
         return 0;
     }
-    mf_code rc = mf_policy_eval_report(x->cli->policy, r, x->cli->waivers, x->cli->results,
-                                       &x->cli->opts, &x->err);
+    mf_code rc = mf_report_outputs_host(x->cli->outputs, r, &x->err);
+    if (rc == MF_OK)
+        rc = mf_policy_eval_report(x->cli->policy, r, x->cli->waivers, x->cli->results,
+                                   &x->cli->opts, &x->err);
     if (rc == MF_OK && x->fleet) {
         rc = mf_fleet_add_history(x->fleet, r, &x->err);
         if (rc == MF_OK)
@@ -96,8 +107,11 @@ static int on_latest(void *ctx, const char *host_id, const char *report_id,
 static int on_server(void *ctx, const mf_store_server_row *row)
 {
     run *x = ctx;
-    mf_code rc = mf_fleet_add_seen(x->fleet, row->hostname, row->port, row->provider,
-                                   row->first_seen, row->last_seen, 0, &x->err);
+    /* The HTML report's server inventory (report_outputs.h) comes from the same rows. */
+    mf_code rc = mf_report_outputs_server(x->cli->outputs, row, &x->err);
+    if (rc == MF_OK && x->fleet)
+        rc = mf_fleet_add_seen(x->fleet, row->hostname, row->port, row->provider,
+                               row->first_seen, row->last_seen, 0, &x->err);
     if (rc != MF_OK) {
         x->rc = rc;
         return 1;
@@ -109,6 +123,9 @@ static const struct option report_longopts[] = {
     {"policy", required_argument, NULL, 1000},  {"waivers", required_argument, NULL, 1001},
     {"json", required_argument, NULL, 1002},    {"fail-on", required_argument, NULL, 1003},
     {"as-of", required_argument, NULL, 1004},   {"dump-facts", required_argument, NULL, 1005},
+    {"junit", required_argument, NULL, 1006},   {"html", required_argument, NULL, 1007},
+    {"csv", required_argument, NULL, 1008},     {"history", required_argument, NULL, 1009},
+    {"junit-group-by", required_argument, NULL, 1010},
     {"db", required_argument, NULL, 'd'},       {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -122,7 +139,7 @@ int mf_cmd_report(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:vqh", report_longopts, NULL)) != -1) {
-        if (c >= 1000 && c <= 1005) {
+        if (c >= 1000 && c <= 1010) {
             if (mf_eval_cli_option(&cli, report_longopts[c - 1000].name, optarg) < 0)
                 return MF_EXIT_USAGE;
             continue;
@@ -182,7 +199,7 @@ int mf_cmd_report(int argc, char **argv)
         goto out;
     }
     mf_code src = mf_store_latest(st, on_latest, &x, &x.err);
-    if (src == MF_OK && x.rc == MF_OK && x.fleet)
+    if (src == MF_OK && x.rc == MF_OK && (x.fleet || cli.html_path))
         src = mf_store_servers(st, on_server, &x, &x.err);
     if (src != MF_OK || x.rc != MF_OK) {
         fprintf(stderr, "mailfleet-collector report: %s\n",

@@ -189,8 +189,8 @@ static const mf_fact_def catalogue[F__COUNT] = {
     [F_SERVER_USED_BY] = {"server.used_by", L, "Ids of the accounts that send through the entry."},
     [F_SERVER_USED_BY_COUNT] = {"server.used_by_count", I, "Number of accounts that send through the entry."},
     [F_SERVER_FLAGS] = {"server.flags", L, "The report's findings on the entry: unused, duplicate, plaintext, cleartext-auth, port-25, ..."},
-    [F_SERVER_UNUSED] = {"server.unused", B, "No account uses the entry. Unknown when another settings file of the same user and client failed to read (its accounts may use it)."},
-    [F_SERVER_DUPLICATE] = {"server.duplicate", B, "Another entry has the same client, host, port and user. Unknown when another file of the same user and client failed."},
+    [F_SERVER_UNUSED] = {"server.unused", B, "No account uses the entry. Unknown when a settings file of the same user and client failed to read (its accounts may use it)."},
+    [F_SERVER_DUPLICATE] = {"server.duplicate", B, "Another entry has the same client, host, port and user. Unknown when a settings file of the same user and client failed."},
 
     [F_SOURCE] = {"source", O, "The settings file the entry (or account) came from; null when none."},
     [F_SOURCE_USER] = {"source.user", S, "The user whose file it is (\"\" for none)."},
@@ -243,7 +243,7 @@ static const mf_fact_def catalogue[F__COUNT] = {
     [F_ACCOUNT_SMTP] = {"account.smtp", S, "Id of the server entry it sends through (null when none or dangling)."},
     [F_ACCOUNT_SMTP_REF] = {"account.smtp_ref", S, "The reference as the client stores it (may be null)."},
     [F_ACCOUNT_FLAGS] = {"account.flags", L, "The report's findings on the account (dangling)."},
-    [F_ACCOUNT_DANGLING] = {"account.dangling", B, "The account names a server entry that does not exist. Unknown when another file of the same user and client failed (the entry may be there)."},
+    [F_ACCOUNT_DANGLING] = {"account.dangling", B, "The account names a server entry that does not exist. Unknown when a settings file of the same user and client failed (the entry may be there)."},
 
     [F_FLEET_NAME] = {"fleet_server.name", S, "\"hostname:port\", or \"provider:NAME\"."},
     [F_FLEET_HOSTNAME] = {"fleet_server.hostname", S, "Host name (null for provider-managed entries)."},
@@ -488,14 +488,16 @@ static bool source_failed(const mf_source *s)
            s->status == MF_SRC_TOO_LARGE;
 }
 
-/* A source of the same user and client as source idx (other than idx) that failed, or
- * NULL: its entries and accounts are missing from the report. */
+/* A source of the same user and client that failed, or NULL: entries and accounts of
+ * that file may be missing from the report. The entry's own file counts too: a file the
+ * agent could only partly parse may have lost the account that uses the entry. */
 static const mf_source *sibling_failed(const mf_report *r, int idx, const char *user,
                                        const char *client)
 {
+    (void)idx;
     for (size_t i = 0; i < r->nsources; i++) {
         const mf_source *s = &r->sources[i];
-        if ((int)i == idx || !source_failed(s))
+        if (!source_failed(s))
             continue;
         if (mf_streq(s->client, client) && mf_streq(s->user ? s->user : "", user ? user : ""))
             return s;

@@ -289,7 +289,7 @@ static mf_code check_members(fctx *fc, const json_t *obj, const char *field,
         for (size_t i = 0; allowed[i] && !ok; i++)
             ok = strcmp(key, allowed[i]) == 0;
         char f[MF_ERROR_FIELD_MAX];
-        sub(f, sizeof(f), field, "%s", key);
+        sub(f, sizeof(f), field, "%s", key[0] ? key : "\"\"");
         if (strcmp(key, "$comment") == 0) {
             if (!json_is_string(v))
                 return FAIL(fc, f, MF_ERR_INVALID, "must be a string");

@@ -153,6 +153,13 @@ typedef struct mf_eval_cli {
     const char *waivers_path; /* --waivers */
     const char *json_path;    /* --json */
     const char *dump_path;    /* --dump-facts */
+    /* Report writers (reports/, wired by report_outputs.h): --junit, --html, --csv,
+     * --history FILE and --junit-group-by host|rule. */
+    const char *junit_path;
+    const char *html_path;
+    const char *csv_path;
+    const char *history_path;
+    int junit_group;          /* mf_rpt_group */
     mf_severity fail_on;      /* --fail-on, default info */
     int64_t as_of;            /* --as-of, default now */
     int verbosity;            /* -v / -q */
@@ -162,6 +169,7 @@ typedef struct mf_eval_cli {
     mf_results *results;
     FILE *dump;
     mf_eval_opts opts;
+    struct mf_report_outputs *outputs; /* the report writers, NULL when none */
 } mf_eval_cli;
 
 /* Initialise with the defaults. */

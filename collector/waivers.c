@@ -142,7 +142,7 @@ static mf_code parse_entry(mf_waiver *w, const json_t *o, const char *file, size
             ok = strcmp(key, allowed[k]) == 0;
         if (!ok) {
             char f[MF_ERROR_FIELD_MAX];
-            snprintf(f, sizeof(f), "%s.%s", field, key);
+            snprintf(f, sizeof(f), "%s.%s", field, key[0] ? key : "\"\"");
             return werr(err, file, f, MF_ERR_INVALID,
                         "unknown member \"%s\" (expected: rule, host, server, justification, "
                         "approved_by, expires)",
@@ -219,7 +219,8 @@ mf_code mf_waivers_parse(mf_waivers **out, const char *data, size_t len, const c
     json_object_foreach(root, key, v)
     {
         if (strcmp(key, "waivers") != 0 && strcmp(key, "$comment") != 0) {
-            rc = werr(err, file, key, MF_ERR_INVALID,
+            /* An empty member name still gets a visible position. */
+            rc = werr(err, file, key[0] ? key : "\"\"", MF_ERR_INVALID,
                       "unknown member \"%s\" (expected: waivers)", key);
             goto out;
         }

@@ -71,7 +71,7 @@ mf_code mf_time_parse_rfc3339(const char *s, int64_t *out);
 /* Monotonic milliseconds. */
 int64_t mf_now_ms(void);
 
-/* A random UUID v4 (lower-case, 36 chars + NUL) from OpenSSL's RAND_bytes. */
+/* A random UUID v4 (lower-case, 36 chars + NUL) from the kernel (getentropy), else OpenSSL. */
 mf_code mf_uuid_v4(char out[37]);
 /* True when s is a canonical lower- or upper-case UUID "8-4-4-4-12". */
 bool mf_uuid_valid(const char *s);

@@ -128,6 +128,11 @@ static void td(mf_xw *x, const char *text)
     mf_xw_elem(x, "td", text);
 }
 
+static void td_date(mf_xw *x, const char *text)
+{
+    mf_xw_elem_class(x, "td", "date", text);
+}
+
 static void td_num(mf_xw *x, size_t n)
 {
     char buf[40];
@@ -712,6 +717,7 @@ static void why_text(mf_xw *x, const mf_rpt_writer *w, const server_view *sv)
     char buf[MF_RPT_TEXT_MAX + 128];
     bool any = false;
     mf_xw_start(x, "td");
+    mf_xw_attr(x, "class", "why");
     if (s->hosts == 0) {
         mf_xw_text(x, "No Mac has it in its latest report any more.");
         any = true;
@@ -815,6 +821,7 @@ static void write_servers(mf_xw *x, const mf_rpt_writer *w, const html *h, serve
                 mf_xw_textf(x, "%s (provider-managed)", s->provider ? s->provider : "unknown");
             mf_xw_end(x);
             mf_xw_start(x, "td");
+            mf_xw_attr(x, "class", "vcell");
             badge(x, "verdict", sv->v.cls + 8, sv->v.label);
             mf_xw_end(x);
             why_text(x, w, sv);
@@ -835,8 +842,8 @@ static void write_servers(mf_xw *x, const mf_rpt_writer *w, const html *h, serve
             mf_xw_end(x);
             mf_rpt_time_date(s->first_seen, a, sizeof(a));
             mf_rpt_time_date(s->last_seen, b, sizeof(b));
-            td(x, a);
-            td(x, b);
+            td_date(x, a);
+            td_date(x, b);
             mf_xw_end(x);
         }
         mf_xw_end(x);
@@ -888,7 +895,7 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
     size_t high_hosts = 0;
     for (size_t i = 0; i < h->nfail; i++)
         high_hosts += (h->fail[i].fail_sev[MF_RPT_HIGH] + h->fail[i].fail_sev[MF_RPT_CRITICAL]) > 0;
-    long long stale_macs = 0;
+    long long stale_entries = 0;
     for (size_t i = 0; i < w->nservers; i++) {
         size_t nn;
         const fleet_note *n = notes_for(h, w->servers[i].key, &nn);
@@ -896,7 +903,7 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
         for (size_t k = 0; k < nn; k++)
             failing += n[k].state == MF_RPT_FAIL;
         if (judge(&w->servers[i].s, failing).stale)
-            stale_macs += w->servers[i].s.hosts;
+            stale_entries += w->servers[i].s.entries;
     }
     section_start(x, "summary", "Summary");
     mf_xw_start(x, "p");
@@ -909,7 +916,7 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
         mf_xw_text(x, bfmt(buf, sizeof(buf),
                            "%zu of %zu SMTP servers across the organisation look stale "
                            "(%lld server entries on Macs point at them). ",
-                           nstale, w->nservers, stale_macs));
+                           nstale, w->nservers, stale_entries));
     if (t->hosts_with_errors)
         mf_xw_text(x, bfmt(buf, sizeof(buf), "%zu Macs have results that could not be evaluated.",
                            t->hosts_with_errors));
@@ -940,8 +947,12 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
          NULL);
     mf_xw_end(x);
 
+    mf_xw_start(x, "div");
+    mf_xw_attr(x, "class", "pair");
+    mf_xw_start(x, "div");
     mf_xw_elem(x, "h3", "Failing rules by severity");
     mf_xw_start(x, "table");
+    mf_xw_attr(x, "class", "compact");
     mf_xw_start(x, "thead");
     mf_xw_start(x, "tr");
     th(x, "Severity", NULL);
@@ -964,8 +975,11 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
     mf_xw_end(x);
     mf_xw_end(x);
 
+    mf_xw_end(x); /* div */
+    mf_xw_start(x, "div");
     mf_xw_elem(x, "h3", "All results");
     mf_xw_start(x, "table");
+    mf_xw_attr(x, "class", "compact");
     mf_xw_start(x, "thead");
     mf_xw_start(x, "tr");
     for (int s = 0; s < MF_RPT__STATES; s++) {
@@ -984,6 +998,8 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
     mf_xw_end(x);
     mf_xw_end(x);
     mf_xw_end(x);
+    mf_xw_end(x); /* div */
+    mf_xw_end(x); /* div.pair */
     if (t->dropped)
         para(x, "muted", bfmt(buf, sizeof(buf),
                               "%zu results of very large hosts are counted but not listed.",
@@ -1090,7 +1106,7 @@ static void write_rules(mf_xw *x, const mf_rpt_writer *w)
         td_num(x, c[MF_RPT_PASS]);
         td_num(x, t->rule_hosts_failing[i]);
         mf_rpt_time_date(t->rule_first_failed[i], a, sizeof(a));
-        td(x, c[MF_RPT_FAIL] ? (a[0] ? a : "unknown") : "");
+        td_date(x, c[MF_RPT_FAIL] ? (a[0] ? a : "unknown") : "");
         mf_xw_end(x);
     }
     mf_xw_end(x);
@@ -1308,7 +1324,7 @@ static void write_trend_svg(mf_xw *x, mf_rpt_day *days, size_t n)
                            share * 100, days[i].compliant, days[i].hosts));
         mf_xw_end(x);
         mf_xw_end(x);
-        if (i % label_every == 0 || i + 1 == n) {
+        if ((i % label_every == 0 && (i + label_every / 2 < n - 1 || n == 1)) || i + 1 == n) {
             mf_xw_start(x, "text");
             mf_xw_attrf(x, "x", "%.1f", px);
             mf_xw_attrf(x, "y", "%.1f", H - 12);

@@ -74,6 +74,7 @@ class Demo:
         self.out = os.path.abspath(a.out)
         self.work = os.path.join(self.out, "work")
         self.reports = os.path.join(self.out, "reports")
+        a.build = os.path.abspath(a.build)
         self.agent = os.path.join(a.build, "agent", "mailfleet-agent")
         self.collector = os.path.join(a.build, "collector", "mailfleet-collector")
         self.procs = []
@@ -182,7 +183,9 @@ class Demo:
                 self.endpoints["ca"], "--timeout", "4", "-q", "-o", report] + self.resolve
         if m["profiles"]:
             args += ["--profiles", m["profiles"]]
+        t0 = time.monotonic()
         p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        t1 = time.monotonic()
         if p.returncode not in (0, 1) or not os.path.exists(report):
             return "collect failed (%d): %s" % (p.returncode, p.stderr.strip()[:300])
         with open(report) as f:
@@ -200,6 +203,9 @@ class Demo:
                             os.path.join(self.work, "collector", "keys", m["serial"]),
                             "--known-hosts", self.known_hosts, "-q"],
                            capture_output=True, text=True, timeout=120)
+        with self.lock:
+            self.collect_s += t1 - t0
+            self.ship_s += time.monotonic() - t1
         left = [n for n in os.listdir(outbox) if n.endswith(".json") and n != "state.json"]
         if p.returncode != 0 or left:
             return "flush failed (%d): %s" % (p.returncode, p.stderr.strip()[:300])
@@ -208,6 +214,7 @@ class Demo:
     def run_agents(self):
         say("[4/6] running the agent on every Mac: discover, probe, ship over SSH")
         done = failed = 0
+        self.collect_s = self.ship_s = 0.0
         errors = []
         n = len(self.fleet)
         with concurrent.futures.ThreadPoolExecutor(self.a.jobs) as ex:
@@ -226,6 +233,8 @@ class Demo:
             say("      " + e)
         if failed:
             die("%d agents failed (see above; logs in %s)" % (failed, self.work))
+        say("      per Mac: collect and probe %.2f s, ship %.2f s on average (%d at a time)" %
+            (self.collect_s / n, self.ship_s / n, self.a.jobs))
         with open(self.sshd_log) as f:
             accepted = sum(1 for line in f if "Accepted publickey" in line)
         say("      sshd accepted %d SSH connections; spool: %d reports" %

@@ -291,13 +291,13 @@ static void test_two_profiles(void **state)
     assert_string_equal(s1->client, "thunderbird");
     const mf_server *s2 = server_by_ident(f, a_idx, "smtp2");
     assert_string_equal(s2->hostname, "smtp.mail.me.com");
-    assert_int_equal(s2->port, 25); /* no port: Mozilla's default for STARTTLS */
+    assert_int_equal(s2->port, 587); /* no port: Thunderbird's default without SSL/TLS */
     assert_true(s2->flags & MF_FLAG_DEFAULT_PORT);
     assert_int_equal(s2->security, MF_SEC_STARTTLS_OPTIONAL); /* legacy try_ssl = 1 */
     assert_true(s2->flags & MF_FLAG_STARTTLS_OPTIONAL);
     assert_int_equal(s2->auth, MF_AUTH_PASSWORD); /* no authMethod: 3 */
     assert_null(s2->username);
-    assert_true(s2->flags & MF_FLAG_PORT_25);
+    assert_false(s2->flags & MF_FLAG_PORT_25);
 
     /* Work profile. */
     const mf_server *w1 = server_by_ident(f, w_idx, "smtp1");
@@ -373,7 +373,7 @@ static void test_defaults_and_legacy(void **state)
     const mf_server *s = server_by_ident(f, idx, "bare");
     assert_int_equal(s->security, MF_SEC_STARTTLS);        /* mail.smtpserver.default.try_ssl */
     assert_int_equal(s->auth, MF_AUTH_PASSWORD_ENCRYPTED); /* ....default.authMethod */
-    assert_int_equal(s->port, 25);
+    assert_int_equal(s->port, 587);
     assert_true(s->flags & MF_FLAG_DEFAULT_PORT);
     s = server_by_ident(f, idx, "ssl");
     assert_int_equal(s->security, MF_SEC_TLS);
@@ -388,13 +388,13 @@ static void test_defaults_and_legacy(void **state)
     s = server_by_ident(f, idx, "both");
     assert_int_equal(s->auth, MF_AUTH_NTLM); /* authMethod wins over the legacy prefs */
     s = server_by_ident(f, idx, "strs");
-    assert_int_equal(s->port, 25);
+    assert_int_equal(s->port, 587);
     assert_true(s->flags & MF_FLAG_DEFAULT_PORT);
     assert_int_equal(s->security, MF_SEC_STARTTLS); /* the string "3" is not an int */
     s = server_by_ident(f, idx, "odd");
     assert_int_equal(s->security, MF_SEC_UNKNOWN);
     assert_int_equal(s->auth, MF_AUTH_UNKNOWN);
-    assert_int_equal(s->port, 25);
+    assert_int_equal(s->port, 587);
     assert_true(s->flags & MF_FLAG_DEFAULT_PORT);
     s = server_by_ident(f, idx, "nohost");
     assert_null(s->hostname);

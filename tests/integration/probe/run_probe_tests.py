@@ -174,6 +174,7 @@ HOSTILE = [
     ("badcode", "protocol-error", "banner"),
     ("endless", "protocol-error", "banner"),
     ("tlsgarbage", "tls-handshake-failed", "tls"),
+    ("tlsinject", "protocol-error", "tls"),
     ("tlsalert", "tls-handshake-failed", "tls"),
     ("tlsreset", "tls-handshake-failed", "tls"),
     ("closeafterehlo", "connection-closed", "starttls"),
@@ -204,6 +205,8 @@ def group_hostile():
         c.expect("reset" in (p.get("detail") or ""), "tlsreset: detail says reset")
         p = probes.get(("hugeline.test", "starttls"), {})
         c.expect("longer than" in (p.get("detail") or ""), "hugeline: line too long")
+        p = probes.get(("tlsinject.test", "starttls"), {})
+        c.expect("trailing data" in (p.get("detail") or ""), "tlsinject: trailing data")
         p = probes.get(("badcode.test", "starttls"), {})
         c.expect("invalid reply code" in (p.get("detail") or ""), "badcode: invalid code")
         check_probe(c, probes, "valid.test", "starttls", "ok")

@@ -34,7 +34,8 @@ REAL = {
 
 HOSTILE = [
     "nobanner", "banner421", "drip", "hugeline", "badcode", "endless",
-    "tlsgarbage", "tlsalert", "tlsreset", "closeafterehlo", "blackhole", "refused",
+    "tlsgarbage", "tlsinject", "tlsalert", "tlsreset", "closeafterehlo", "blackhole",
+    "refused",
 ]
 
 
@@ -130,16 +131,37 @@ async def h_badcode(r, w):
 
 async def h_endless(r, w):
     n = 0
-    while True:
-        await say(w, b"220-endless.test line %d\r\n" % n)
-        n += 1
+    while True:  # ten lines a write, so the client's line cap is reached quickly
+        await say(w, b"".join(b"220-endless.test line %d\r\n" % (n + i) for i in range(10)))
+        n += 10
         await asyncio.sleep(0.005)
 
 
 async def h_tlsgarbage(r, w):
     if await until_starttls(r, w, b"tlsgarbage.test"):
+        await r.read(5)  # the ClientHello has started: answer it with garbage
         await say(w, b"this is not TLS at all, just plain text garbage\r\n" * 20)
         await asyncio.sleep(30)
+
+
+async def h_tlsinject(r, w):
+    """Plain text right behind "220 go ahead", in the same write: what a STARTTLS
+    command injection looks like from the client's side."""
+    await say(w, b"220 tlsinject.test ESMTP hostile\r\n")
+    while True:
+        line = await r.readline()
+        if not line:
+            return
+        verb = line.strip().split(b" ")[0].upper()
+        if verb == b"EHLO":
+            await say(w, b"250-tlsinject.test\r\n250 STARTTLS\r\n")
+        elif verb == b"STARTTLS":
+            await say(w, b"220 go ahead\r\n250 injected reply\r\n")
+            await asyncio.sleep(30)
+            return
+        else:
+            await say(w, b"221 bye\r\n")
+            return
 
 
 async def h_tlsalert(r, w):
