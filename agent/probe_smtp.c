@@ -480,6 +480,8 @@ void mf_smtp_tls_done(mf_smtp *sm, bool ok, mf_outcome cert_outcome, const char 
         return;
     }
     sm->tls_active = true;
+    /* From here on only what the server offers inside TLS counts as `auth`. */
+    mf_strv_free(&sm->p->auth);
     if (cert_outcome != MF_OUT_OK)
         finding(sm, cert_outcome, 0, "%s", detail ? detail : mf_outcome_name(cert_outcome));
     if (sm->implicit_tls && !sm->p->banner)
