@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #define READ_CHUNK 4096
+#define MAX_ADDR_LISTS 8 /* --resolve entries used for one host and port */
 
 /* Default limit of each phase at the default 20 s budget; a larger budget scales them
  * up. A phase never runs past the probe's total budget. */
@@ -125,7 +126,11 @@ typedef struct job {
     int64_t phase_started, phase_deadline; /* dns and connect (the session's are in sm) */
     int64_t addr_deadline;                 /* the current address's share of connect */
     mf_dns_query *dns;
-    struct addrinfo *ai, *next_ai;
+    /* Address lists (one per --resolve entry, or the lookup's), each freed on its own;
+     * the probe walks them in order. */
+    struct addrinfo *ai_lists[MAX_ADDR_LISTS];
+    int nlists, list_idx;
+    struct addrinfo *next_ai, *cur_ai;
     int naddr_left;
     int fd;
     int conn_err;
@@ -202,9 +207,10 @@ static void job_finish(job *j, int64_t now)
         j->sm_ready = false;
     }
     close_fd(j);
-    if (j->ai)
-        freeaddrinfo(j->ai);
-    j->ai = j->next_ai = NULL;
+    for (int i = 0; i < j->nlists; i++)
+        freeaddrinfo(j->ai_lists[i]);
+    j->nlists = 0;
+    j->next_ai = j->cur_ai = NULL;
     mf_dns_release(j->dns);
     j->dns = NULL;
     j->p->duration_ms = now - j->started;
@@ -239,6 +245,8 @@ static void note_conn_error(job *j, int err, const struct addrinfo *ai)
                                                          : CE_UNREACHABLE;
     if (cls > j->conn_err)
         j->conn_err = cls;
+    if (!ai)
+        return;
     char a[INET6_ADDRSTRLEN];
     addr_text(ai->ai_addr, a, sizeof(a));
     size_t l = strlen(j->conn_detail);
@@ -251,9 +259,14 @@ static void start_session(engine *e, job *j, int64_t now);
 /* Try the next address; ends the job when none is left. */
 static void connect_next(engine *e, job *j, int64_t now)
 {
-    while (j->next_ai) {
+    for (;;) {
+        while (!j->next_ai && j->list_idx + 1 < j->nlists)
+            j->next_ai = j->ai_lists[++j->list_idx];
         struct addrinfo *ai = j->next_ai;
+        if (!ai)
+            break;
         j->next_ai = ai->ai_next;
+        j->cur_ai = ai;
         j->naddr_left--;
         int64_t left = j->phase_deadline - now;
         if (left <= 0) {
@@ -312,13 +325,16 @@ static void connect_next(engine *e, job *j, int64_t now)
              now);
 }
 
-static void begin_connect(engine *e, job *j, struct addrinfo *ai, int64_t now)
+/* DNS is done: j->ai_lists hold the addresses. */
+static void begin_connect(engine *e, job *j, int64_t now)
 {
     j->p->phase_ms[MF_PHASE_DNS] = now - j->phase_started;
-    j->ai = j->next_ai = ai;
+    j->list_idx = 0;
+    j->next_ai = j->nlists > 0 ? j->ai_lists[0] : NULL;
     j->naddr_left = 0;
-    for (struct addrinfo *a = ai; a; a = a->ai_next)
-        j->naddr_left++;
+    for (int i = 0; i < j->nlists; i++)
+        for (struct addrinfo *a = j->ai_lists[i]; a; a = a->ai_next)
+            j->naddr_left++;
     j->phase_started = now;
     j->phase_deadline = phase_deadline(e, j, MF_PHASE_CONNECT, now);
     job_set_state(j, J_CONNECTING);
@@ -488,24 +504,21 @@ static void start_job(engine *e, job *j, int64_t now)
     j->phase_deadline = phase_deadline(e, j, MF_PHASE_DNS, now);
     const mf_probe_opts *o = e->opts;
     /* --resolve: every matching entry adds its address, in order. */
-    struct addrinfo *head = NULL, **tail = &head;
-    for (size_t i = 0; i < o->nresolve; i++) {
+    for (size_t i = 0; i < o->nresolve && j->nlists < MAX_ADDR_LISTS; i++) {
         if (o->resolve[i].port != j->port || !mf_strcaseeq(o->resolve[i].host, j->host))
             continue;
         struct addrinfo *ai = NULL;
-        if (mf_dns_numeric(o->resolve[i].addr, j->port, &ai) == 0 && ai) {
-            *tail = ai;
-            while (*tail)
-                tail = &(*tail)->ai_next;
-        }
+        if (mf_dns_numeric(o->resolve[i].addr, j->port, &ai) == 0 && ai)
+            j->ai_lists[j->nlists++] = ai;
     }
-    if (!head) {
+    /* An address literal needs no lookup either. */
+    if (j->nlists == 0) {
         struct addrinfo *ai = NULL;
-        if (mf_dns_numeric(j->host, j->port, &ai) == 0)
-            head = ai;
+        if (mf_dns_numeric(j->host, j->port, &ai) == 0 && ai)
+            j->ai_lists[j->nlists++] = ai;
     }
-    if (head) {
-        begin_connect(e, j, head, now);
+    if (j->nlists > 0) {
+        begin_connect(e, j, now);
         return;
     }
     mf_code rc = mf_dns_start(&j->dns, j->host, j->port);
@@ -535,7 +548,8 @@ static void on_dns(engine *e, job *j, int64_t now)
         job_fail(j, o, MF_PHASE_DNS, msg, now);
         return;
     }
-    begin_connect(e, j, ai, now);
+    j->ai_lists[j->nlists++] = ai;
+    begin_connect(e, j, now);
 }
 
 static void on_connect_ready(engine *e, job *j, int64_t now)
@@ -548,11 +562,7 @@ static void on_connect_ready(engine *e, job *j, int64_t now)
         start_session(e, j, now);
         return;
     }
-    /* The address that failed is the one before next_ai. */
-    struct addrinfo *cur = j->ai;
-    while (cur && cur->ai_next != j->next_ai)
-        cur = cur->ai_next;
-    note_conn_error(j, err, cur ? cur : j->ai);
+    note_conn_error(j, err, j->cur_ai);
     close_fd(j);
     connect_next(e, j, now);
 }
@@ -581,10 +591,7 @@ static void on_deadline(engine *e, job *j, int64_t now)
         break;
     }
     case J_CONNECTING: {
-        struct addrinfo *cur = j->ai;
-        while (cur && cur->ai_next != j->next_ai)
-            cur = cur->ai_next;
-        note_conn_error(j, EINPROGRESS, cur ? cur : j->ai);
+        note_conn_error(j, EINPROGRESS, j->cur_ai);
         close_fd(j);
         connect_next(e, j, now);
         break;

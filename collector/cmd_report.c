@@ -4,10 +4,9 @@
  * aggregated; the store's server inventory then widens first/last seen to the whole
  * retained history, and the fleet-server rules run last.
  *
- * What the store's API does not give (store.h): the last successful probe of a server
- * in older reports. failing_days is therefore computed from the latest reports only:
- * it counts from the oldest latest report that probed the server, so it can be lower
- * than the truth, never higher (see docs/policy-language.md).
+ * The store's probe history (mf_store_probe_history: first probe and last successful
+ * probe of each server over every stored report) gives fleet_server.failing_days the same
+ * history `check` has when it is given every report file.
  */
 #include "collector.h"
 #include "fileio.h"
@@ -119,6 +118,18 @@ static int on_server(void *ctx, const mf_store_server_row *row)
     return 0;
 }
 
+static int on_probes(void *ctx, const mf_store_probe_row *row)
+{
+    run *x = ctx;
+    mf_code rc = mf_fleet_add_probes(x->fleet, row->hostname, row->port, row->first_probed,
+                                     row->last_ok, &x->err);
+    if (rc != MF_OK) {
+        x->rc = rc;
+        return 1;
+    }
+    return 0;
+}
+
 static const struct option report_longopts[] = {
     {"policy", required_argument, NULL, 1000},  {"waivers", required_argument, NULL, 1001},
     {"json", required_argument, NULL, 1002},    {"fail-on", required_argument, NULL, 1003},
@@ -201,6 +212,16 @@ int mf_cmd_report(int argc, char **argv)
     mf_code src = mf_store_latest(st, on_latest, &x, &x.err);
     if (src == MF_OK && x.rc == MF_OK && (x.fleet || cli.html_path))
         src = mf_store_servers(st, on_server, &x, &x.err);
+    if (src == MF_OK && x.rc == MF_OK && x.fleet) {
+        src = mf_store_probe_history(st, on_probes, &x, &x.err);
+        if (src == MF_ERR_UNSUPPORTED) {
+            /* Another backend: failing_days then counts from the latest reports only. */
+            mf_results_warn(cli.results, "the store gives no probe history: failing_days "
+                                         "is computed from the latest reports only");
+            mf_error_clear(&x.err);
+            src = MF_OK;
+        }
+    }
     if (src != MF_OK || x.rc != MF_OK) {
         fprintf(stderr, "mailfleet-collector report: %s\n",
                 mf_error_format(&x.err, msg, sizeof(msg)));

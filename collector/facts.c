@@ -1421,6 +1421,25 @@ mf_code mf_fleet_add_seen(mf_fleet *f, const char *hostname, int port, const cha
     return MF_OK;
 }
 
+mf_code mf_fleet_add_probes(mf_fleet *f, const char *hostname, int port, int64_t first_probed,
+                            int64_t last_ok, mf_error *err)
+{
+    fserver *s;
+    if (fleet_get(f, hostname, port, NULL, false, &s) != MF_OK)
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    if (!s || !s->in_latest)
+        return MF_OK;
+    if (first_probed > 0 && (!s->probed || first_probed < s->first_probed)) {
+        s->first_probed = first_probed;
+        s->probed = true;
+    }
+    if (last_ok > 0 && (!s->has_ok || last_ok > s->last_ok)) {
+        s->last_ok = last_ok;
+        s->has_ok = true;
+    }
+    return MF_OK;
+}
+
 static int cmp_fserver(const void *a, const void *b)
 {
     const fserver *x = *(fserver *const *)a, *y = *(fserver *const *)b;

@@ -204,6 +204,11 @@ mf_code mf_fleet_add_latest(mf_fleet *f, const mf_report *r, mf_error *err);
 mf_code mf_fleet_add_seen(mf_fleet *f, const char *hostname, int port, const char *provider,
                           int64_t first_seen, int64_t last_seen, int64_t last_ok,
                           mf_error *err);
+/* Widen the probe history of a server (hostname, port): first_probed is when a probe of
+ * it first ran, last_ok when one last succeeded (0: never / unknown). From the store's
+ * whole history (mf_store_probe_history); ignored for servers no latest report has. */
+mf_code mf_fleet_add_probes(mf_fleet *f, const char *hostname, int port, int64_t first_probed,
+                            int64_t last_ok, mf_error *err);
 /* Number of servers currently configured somewhere (fleet-server entities). */
 size_t mf_fleet_count(mf_fleet *f);
 /* Servers ignored because of the max_servers cap. */

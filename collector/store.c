@@ -123,3 +123,11 @@ int mf_store_schema_version(mf_store *st)
 {
     return st->be->schema_version(st->impl);
 }
+
+mf_code mf_store_probe_history(mf_store *st, mf_store_probe_fn fn, void *ctx, mf_error *err)
+{
+    if (!st->be->probe_history)
+        return mf_error_set(err, MF_ERR_UNSUPPORTED, "the %s store has no probe history",
+                            st->be->name);
+    return st->be->probe_history(st->impl, fn, ctx, err);
+}

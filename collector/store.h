@@ -54,6 +54,19 @@ typedef struct mf_store_server_row {
 /* Return non-zero from a callback to stop the iteration early. */
 typedef int (*mf_store_server_fn)(void *ctx, const mf_store_server_row *row);
 
+/* One row of mf_store_probe_history (added for the policy engine's fleet-server facts):
+ * the probes of one (hostname, port) across every stored report, not only the latest
+ * ones. Times are collected_at of the reports; 0 means never. */
+typedef struct mf_store_probe_row {
+    const char *hostname; /* valid during the callback */
+    int port;
+    int64_t first_probed; /* earliest report whose probe of it ran (not skipped, not
+                           * probe-error) */
+    int64_t last_ok;      /* latest report whose probe of it succeeded; 0: never */
+} mf_store_probe_row;
+
+typedef int (*mf_store_probe_fn)(void *ctx, const mf_store_probe_row *row);
+
 /* A latest-report row: the host and its newest report document (JSON text, len bytes,
  * not NUL-terminated necessarily; valid during the callback). */
 typedef int (*mf_store_report_fn)(void *ctx, const char *host_id, const char *report_id,
@@ -83,6 +96,9 @@ typedef struct mf_store_backend {
     mf_code (*count)(long long *out_reports, long long *out_hosts, void *impl, mf_error *err);
     /* The schema version of the open store. */
     int (*schema_version)(void *impl);
+    /* Probe history per (hostname, port) over every stored report (mf_store_probe_row).
+     * May be NULL in a backend that cannot give it. */
+    mf_code (*probe_history)(void *impl, mf_store_probe_fn fn, void *ctx, mf_error *err);
 } mf_store_backend;
 
 /* The SQLite backend (store_sqlite.c). */
@@ -111,5 +127,9 @@ mf_code mf_store_latest(mf_store *st, mf_store_report_fn fn, void *ctx, mf_error
 mf_code mf_store_count(long long *out_reports, long long *out_hosts, mf_store *st,
                        mf_error *err);
 int mf_store_schema_version(mf_store *st);
+/* For each (hostname, port) ever probed, when it was first probed and when a probe of it
+ * last succeeded, over the whole retained history. MF_ERR_UNSUPPORTED when the backend
+ * does not provide it. Used by `report` for fleet_server.failing_days. */
+mf_code mf_store_probe_history(mf_store *st, mf_store_probe_fn fn, void *ctx, mf_error *err);
 
 #endif

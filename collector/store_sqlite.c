@@ -811,6 +811,40 @@ static int sq_schema_version(void *impl)
     return ((sq *)impl)->version;
 }
 
+/* Probe history per (hostname, port) over every report (store.h mf_store_probe_row). */
+static const char PROBE_HISTORY_SQL[] =
+    "SELECT p.hostname, p.port,"
+    "  min(CASE WHEN p.outcome NOT IN ('skipped', 'probe-error') THEN r.collected_at END),"
+    "  max(CASE WHEN p.outcome = 'ok' THEN r.collected_at END)"
+    " FROM probes p JOIN reports r ON r.report_pk = p.report_pk"
+    " WHERE p.hostname IS NOT NULL GROUP BY p.hostname, p.port";
+
+static mf_code sq_probe_history(void *impl, mf_store_probe_fn fn, void *ctx, mf_error *err)
+{
+    sq *s = impl;
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, PROBE_HISTORY_SQL, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sql_fail(s, rc, err, "cannot query the probe history");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        mf_store_probe_row row = {
+            .hostname = (const char *)sqlite3_column_text(st, 0),
+            .port = sqlite3_column_int(st, 1),
+            .first_probed = sqlite3_column_int64(st, 2), /* NULL reads as 0 */
+            .last_ok = sqlite3_column_int64(st, 3),
+        };
+        if (!row.hostname)
+            continue;
+        if (fn(ctx, &row) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    mf_code code = rc == SQLITE_DONE ? MF_OK : sql_fail(s, rc, err, "probe history query");
+    sqlite3_finalize(st);
+    return code;
+}
+
 const mf_store_backend mf_store_sqlite = {
     .name = "sqlite",
     .open = sq_open,
@@ -825,4 +859,5 @@ const mf_store_backend mf_store_sqlite = {
     .latest = sq_latest,
     .count = sq_count,
     .schema_version = sq_schema_version,
+    .probe_history = sq_probe_history,
 };

@@ -35,7 +35,8 @@
 #define NOTES_PER_SERVER 4
 
 typedef struct host_rec {
-    long long off, len;
+    long long off, len;   /* the markup: details (findings) or a table row (compliant) */
+    long long coff, clen; /* hosts with findings: their one-row summary as well */
     uint32_t fail_sev[MF_RPT__SEVERITIES];
     uint32_t errors;
     size_t index;
@@ -51,6 +52,8 @@ typedef struct fleet_note {
 typedef struct html {
     FILE *ffail, *fok;     /* markup of hosts with findings / compliant hosts */
     mf_xw *xfail, *xok;
+    FILE *frow;            /* one-row summaries of the hosts with findings */
+    mf_xw *xrow;
     host_rec *fail, *ok;
     size_t nfail, capfail, nok, capok;
     char **stopped;        /* labels of hosts that stopped reporting (first 1000) */
@@ -59,6 +62,8 @@ typedef struct html {
     fleet_note *notes;
     size_t nnotes, capnotes, notes_dropped;
     size_t hosts_failing;
+    size_t *heap;          /* the worst hosts so far (html_detail_hosts of them) */
+    size_t nheap;
     char csp[256];
 } html;
 
@@ -203,12 +208,16 @@ static void html_free(void *impl)
         return;
     mf_xw_close(h->xfail, NULL);
     mf_xw_close(h->xok, NULL);
+    mf_xw_close(h->xrow, NULL);
+    if (h->frow)
+        fclose(h->frow);
     if (h->ffail)
         fclose(h->ffail);
     if (h->fok)
         fclose(h->fok);
     free(h->fail);
     free(h->ok);
+    free(h->heap);
     for (size_t i = 0; i < h->nstopped; i++)
         free(h->stopped[i]);
     free(h->stopped);
@@ -233,6 +242,8 @@ static mf_code html_begin(mf_rpt_writer *w, mf_error *err)
     w->impl = h;
     if ((rc = mf_rpt_tmpfile(&h->ffail, w, err)) != MF_OK ||
         (rc = mf_rpt_tmpfile(&h->fok, w, err)) != MF_OK ||
+        (rc = mf_rpt_tmpfile(&h->frow, w, err)) != MF_OK ||
+        (rc = mf_xw_open(&h->xrow, h->frow, false, err)) != MF_OK ||
         (rc = mf_xw_open(&h->xfail, h->ffail, false, err)) != MF_OK ||
         (rc = mf_xw_open(&h->xok, h->fok, false, err)) != MF_OK)
         return rc;
@@ -400,12 +411,182 @@ static mf_code keep_fleet_notes(html *h, const mf_rpt_hostgroup *g, mf_error *er
     return MF_OK;
 }
 
+/* One table row for a host: compliant hosts always, hosts with findings beyond the
+ * detailed ones. The failing rules are listed by id (at most eight). */
+static void summary_row(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g,
+                        const char *idbuf, const char *pairs)
+{
+    char when[48], buf[96];
+    human_time(g->collected_at, when, sizeof(when));
+    mf_xw_start(x, "tr");
+    mf_xw_attr(x, "id", idbuf);
+    mf_xw_attr(x, "data-pairs", pairs);
+    mf_xw_start(x, "th");
+    mf_xw_attr(x, "scope", "row");
+    mf_xw_text(x, g->label);
+    mf_xw_end(x);
+    td(x, g->id);
+    td(x, g->stopped ? bfmt(buf, sizeof(buf), "%s (stopped reporting)", when) : when);
+    mf_xw_start(x, "td");
+    mf_xw_attr(x, "class", "num");
+    if (g->counts[MF_RPT_FAIL]) {
+        mf_xw_textf(x, "%zu ", g->counts[MF_RPT_FAIL]);
+        sev_badge(x, (mf_rpt_severity)(g->worst < 0 ? 0 : g->worst));
+    } else {
+        mf_xw_text(x, "0");
+    }
+    mf_xw_end(x);
+    td_num(x, g->counts[MF_RPT_ERROR]);
+    td_num(x, g->counts[MF_RPT_WAIVED]);
+    td_num(x, g->counts[MF_RPT_NOTAPPLICABLE]);
+    td_num(x, g->counts[MF_RPT_PASS]);
+    mf_xw_start(x, "td");
+    size_t listed = 0;
+    for (size_t i = 0; i < g->n && listed < 8; i++) {
+        const mf_rpt_result *r = &g->results[i];
+        if (r->state != MF_RPT_FAIL && r->state != MF_RPT_ERROR)
+            continue;
+        bool before = false;
+        for (size_t k = 0; k < i && !before; k++)
+            before = g->results[k].rule == r->rule &&
+                     (g->results[k].state == MF_RPT_FAIL || g->results[k].state == MF_RPT_ERROR);
+        if (before)
+            continue;
+        if (listed++)
+            mf_xw_text(x, ", ");
+        mf_xw_text(x, w->rules[r->rule].id);
+        if (r->state == MF_RPT_ERROR)
+            mf_xw_text(x, " (error)");
+    }
+    mf_xw_end(x);
+    mf_xw_end(x);
+}
+
+/* The markup of a host with findings: collapsed details with every result but the
+ * passes (those are listed in one line). */
+static void host_details(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g,
+                         const char *idbuf, const char *pairs)
+{
+    char num[96];
+    mf_xw_start(x, "details");
+    mf_xw_attr(x, "class", "host");
+    mf_xw_attr(x, "id", idbuf);
+    mf_xw_attr(x, "data-pairs", pairs);
+    mf_xw_start(x, "summary");
+    mf_xw_elem_class(x, "span", "hn", g->label);
+    mf_xw_text(x, " ");
+    if (g->counts[MF_RPT_FAIL]) {
+        mf_xw_elem_class(x, "span", "st st-fail",
+                         bfmt(num, sizeof(num), "%zu failed",
+                                           g->counts[MF_RPT_FAIL]));
+        mf_xw_text(x, " ");
+        sev_badge(x, (mf_rpt_severity)g->worst);
+        mf_xw_text(x, " ");
+    }
+    if (g->counts[MF_RPT_ERROR]) {
+        mf_xw_elem_class(x, "span", "st st-error",
+                         bfmt(num, sizeof(num), "%zu %s", g->counts[MF_RPT_ERROR],
+                                           g->counts[MF_RPT_ERROR] == 1 ? "error" : "errors"));
+    }
+    host_meta(x, g);
+    mf_xw_end(x); /* summary */
+    mf_xw_start(x, "table");
+    mf_xw_start(x, "thead");
+    mf_xw_start(x, "tr");
+    th(x, "State", NULL);
+    th(x, "Severity", NULL);
+    th(x, "Rule", NULL);
+    th(x, "Server or account", NULL);
+    th(x, "Evidence", NULL);
+    th(x, "Failing since", NULL);
+    mf_xw_end(x);
+    mf_xw_end(x); /* thead */
+    mf_xw_start(x, "tbody");
+    /* Failures first, by severity, then errors, waived, not applicable. */
+    static const mf_rpt_state order[] = {MF_RPT_FAIL, MF_RPT_ERROR, MF_RPT_WAIVED,
+                                         MF_RPT_NOTAPPLICABLE};
+    for (size_t o = 0; o < MF_ARRAY_LEN(order); o++)
+        for (int sev = MF_RPT__SEVERITIES - 1; sev >= 0; sev--)
+            for (size_t i = 0; i < g->n; i++) {
+                const mf_rpt_result *r = &g->results[i];
+                if (r->state == order[o] && (int)w->rules[r->rule].severity == sev)
+                    result_row(x, w, r);
+            }
+    mf_xw_end(x); /* tbody */
+    mf_xw_end(x); /* table */
+    passed_line(x, w, g);
+    if (g->dropped)
+        para(x, "muted", bfmt(num, sizeof(num), "%zu more results not shown.",
+                                           g->dropped));
+    mf_xw_end(x); /* details */
+}
+
+/* Worst-first order of host records (most critical failures, then high, …, then errors,
+ * then arrival). */
+static int cmp_worst_first(const void *a, const void *b)
+{
+    const host_rec *x = a, *y = b;
+    for (int s = MF_RPT__SEVERITIES - 1; s >= 0; s--)
+        if (x->fail_sev[s] != y->fail_sev[s])
+            return x->fail_sev[s] > y->fail_sev[s] ? -1 : 1;
+    if (x->errors != y->errors)
+        return x->errors > y->errors ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The heap of the html_detail_hosts worst hosts so far (indexes into h->fail), its root
+ * the least bad of them. A host that is not worse than the root when the heap is full
+ * can never be among the detailed ones, so its details are not written at all. */
+static bool heap_less(const html *h, size_t a, size_t b)
+{
+    /* "less" = less bad: it sits nearer the root */
+    return cmp_worst_first(&h->fail[a], &h->fail[b]) > 0;
+}
+
+static void heap_sift_down(html *h, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < h->nheap && heap_less(h, h->heap[l], h->heap[m]))
+            m = l;
+        if (r < h->nheap && heap_less(h, h->heap[r], h->heap[m]))
+            m = r;
+        if (m == i)
+            return;
+        size_t t = h->heap[i];
+        h->heap[i] = h->heap[m];
+        h->heap[m] = t;
+        i = m;
+    }
+}
+
+/* Offer record idx; true when it is among the cap worst so far. */
+static bool heap_offer(html *h, size_t cap, size_t idx)
+{
+    if (h->nheap < cap) {
+        size_t i = h->nheap++;
+        h->heap[i] = idx;
+        while (i > 0 && heap_less(h, h->heap[i], h->heap[(i - 1) / 2])) {
+            size_t p = (i - 1) / 2, t = h->heap[i];
+            h->heap[i] = h->heap[p];
+            h->heap[p] = t;
+            i = p;
+        }
+        return true;
+    }
+    if (cap == 0 || !heap_less(h, h->heap[0], idx))
+        return false;
+    h->heap[0] = idx;
+    heap_sift_down(h, 0);
+    return true;
+}
+
 static mf_code html_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error *err)
 {
     html *h = w->impl;
     if (!g->id)
         return keep_fleet_notes(h, g, err);
-    char pairs[1024], idbuf[48], num[96];
+    char pairs[1024], idbuf[48];
     host_pairs(w, g, pairs, sizeof(pairs));
     snprintf(idbuf, sizeof(idbuf), "host-%zu", g->index);
     if (g->stopped && h->nstopped < STOPPED_LIST_MAX) {
@@ -417,103 +598,52 @@ static mf_code html_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error *
         h->stopped_idx[h->nstopped++] = g->index;
     }
     bool findings = g->counts[MF_RPT_FAIL] || g->counts[MF_RPT_ERROR];
-    mf_xw *x = findings ? h->xfail : h->xok;
-    FILE *f = findings ? h->ffail : h->fok;
-    mf_xw_flush(x);
-    long long off = ftello(f);
-    if (findings) {
-        h->hosts_failing += g->counts[MF_RPT_FAIL] > 0;
-        mf_xw_start(x, "details");
-        mf_xw_attr(x, "class", "host");
-        mf_xw_attr(x, "id", idbuf);
-        mf_xw_attr(x, "data-pairs", pairs);
-        mf_xw_start(x, "summary");
-        mf_xw_elem_class(x, "span", "hn", g->label);
-        mf_xw_text(x, " ");
-        if (g->counts[MF_RPT_FAIL]) {
-            mf_xw_elem_class(x, "span", "st st-fail",
-                             bfmt(num, sizeof(num), "%zu failed",
-                                               g->counts[MF_RPT_FAIL]));
-            mf_xw_text(x, " ");
-            sev_badge(x, (mf_rpt_severity)g->worst);
-            mf_xw_text(x, " ");
-        }
-        if (g->counts[MF_RPT_ERROR]) {
-            mf_xw_elem_class(x, "span", "st st-error",
-                             bfmt(num, sizeof(num), "%zu %s", g->counts[MF_RPT_ERROR],
-                                               g->counts[MF_RPT_ERROR] == 1 ? "error" : "errors"));
-        }
-        host_meta(x, g);
-        mf_xw_end(x); /* summary */
-        mf_xw_start(x, "table");
-        mf_xw_start(x, "thead");
-        mf_xw_start(x, "tr");
-        th(x, "State", NULL);
-        th(x, "Severity", NULL);
-        th(x, "Rule", NULL);
-        th(x, "Server or account", NULL);
-        th(x, "Evidence", NULL);
-        th(x, "Failing since", NULL);
-        mf_xw_end(x);
-        mf_xw_end(x); /* thead */
-        mf_xw_start(x, "tbody");
-        /* Failures first, by severity, then errors, waived, not applicable. */
-        static const mf_rpt_state order[] = {MF_RPT_FAIL, MF_RPT_ERROR, MF_RPT_WAIVED,
-                                             MF_RPT_NOTAPPLICABLE};
-        for (size_t o = 0; o < MF_ARRAY_LEN(order); o++)
-            for (int sev = MF_RPT__SEVERITIES - 1; sev >= 0; sev--)
-                for (size_t i = 0; i < g->n; i++) {
-                    const mf_rpt_result *r = &g->results[i];
-                    if (r->state == order[o] && (int)w->rules[r->rule].severity == sev)
-                        result_row(x, w, r);
-                }
-        mf_xw_end(x); /* tbody */
-        mf_xw_end(x); /* table */
-        passed_line(x, w, g);
-        if (g->dropped)
-            para(x, "muted", bfmt(num, sizeof(num), "%zu more results not shown.",
-                                               g->dropped));
-        mf_xw_end(x); /* details */
-    } else {
-        char when[48];
-        human_time(g->collected_at, when, sizeof(when));
-        mf_xw_start(x, "tr");
-        mf_xw_attr(x, "id", idbuf);
-        mf_xw_attr(x, "data-pairs", pairs);
-        mf_xw_start(x, "th");
-        mf_xw_attr(x, "scope", "row");
-        mf_xw_text(x, g->label);
-        mf_xw_end(x);
-        td(x, g->id);
-        td(x, g->stopped ? bfmt(num, sizeof(num), "%s (stopped reporting)", when)
-                         : when);
-        td_num(x, g->counts[MF_RPT_PASS]);
-        td_num(x, g->counts[MF_RPT_WAIVED]);
-        td_num(x, g->counts[MF_RPT_NOTAPPLICABLE]);
-        mf_xw_end(x);
+    if (!findings) {
+        mf_xw_flush(h->xok);
+        long long off = ftello(h->fok);
+        summary_row(h->xok, w, g, idbuf, pairs);
+        mf_xw_raw(h->xok, "\n", 1);
+        mf_xw_flush(h->xok);
+        long long end = ftello(h->fok);
+        if (mf_xw_failed(h->xok) || off < 0 || end < off)
+            return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
+        return add_rec(&h->ok, &h->nok, &h->capok, g, off, end - off) == MF_OK
+                   ? MF_OK
+                   : mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     }
-    mf_xw_raw(x, "\n", 1);
-    mf_xw_flush(x);
-    long long end = ftello(f);
-    if (mf_xw_failed(x) || off < 0 || end < off)
+    h->hosts_failing += g->counts[MF_RPT_FAIL] > 0;
+    if (add_rec(&h->fail, &h->nfail, &h->capfail, g, -1, 0) != MF_OK)
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    size_t idx = h->nfail - 1;
+    if (!h->heap && !(h->heap = calloc(w->opts.html_detail_hosts + 1, sizeof(size_t))))
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    if (heap_offer(h, w->opts.html_detail_hosts, idx)) {
+        mf_xw_flush(h->xfail);
+        long long off = ftello(h->ffail);
+        host_details(h->xfail, w, g, idbuf, pairs);
+        mf_xw_raw(h->xfail, "\n", 1);
+        mf_xw_flush(h->xfail);
+        long long end = ftello(h->ffail);
+        if (mf_xw_failed(h->xfail) || off < 0 || end < off)
+            return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
+        h->fail[idx].off = off;
+        h->fail[idx].len = end - off;
+    }
+    /* The one-row form too, for when this host falls beyond the detailed ones. */
+    mf_xw_flush(h->xrow);
+    long long coff = ftello(h->frow);
+    summary_row(h->xrow, w, g, idbuf, pairs);
+    mf_xw_raw(h->xrow, "\n", 1);
+    mf_xw_flush(h->xrow);
+    long long cend = ftello(h->frow);
+    if (mf_xw_failed(h->xrow) || coff < 0 || cend < coff)
         return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
-    mf_code rc = findings ? add_rec(&h->fail, &h->nfail, &h->capfail, g, off, end - off)
-                          : add_rec(&h->ok, &h->nok, &h->capok, g, off, end - off);
-    return rc == MF_OK ? MF_OK : mf_error_set(err, rc, "out of memory");
+    h->fail[idx].coff = coff;
+    h->fail[idx].clen = cend - coff;
+    return MF_OK;
 }
 
 /* ------------------------------------------------------------------ the page */
-
-static int cmp_worst_first(const void *a, const void *b)
-{
-    const host_rec *x = a, *y = b;
-    for (int s = MF_RPT__SEVERITIES - 1; s >= 0; s--)
-        if (x->fail_sev[s] != y->fail_sev[s])
-            return x->fail_sev[s] > y->fail_sev[s] ? -1 : 1;
-    if (x->errors != y->errors)
-        return x->errors > y->errors ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
 
 static void write_head(mf_xw *x, const mf_rpt_writer *w, const html *h)
 {
@@ -1165,7 +1295,7 @@ static void write_filters(mf_xw *x)
     mf_xw_end(x);
 }
 
-static void compliant_table_head(mf_xw *x)
+static void summary_table_head(mf_xw *x)
 {
     mf_xw_start(x, "table");
     mf_xw_start(x, "thead");
@@ -1173,16 +1303,22 @@ static void compliant_table_head(mf_xw *x)
     th(x, "Mac", NULL);
     th(x, "Host id", NULL);
     th(x, "Latest report", NULL);
-    th(x, "Passed", "num");
+    th(x, "Failed", "num");
+    th(x, "Errors", "num");
     th(x, "Waived", "num");
     th(x, "N/A", "num");
+    th(x, "Passed", "num");
+    th(x, "Failing rules", NULL);
     mf_xw_end(x);
     mf_xw_end(x);
     mf_xw_start(x, "tbody");
 }
 
+/* Pages of hosts recs[0..n): each host's markup at (off, len), or its summary row at
+ * (coff, len) when compact; numbering starts at first + 1. */
 static void write_pages(mf_xw *x, const mf_rpt_writer *w, FILE *frag, const host_rec *recs,
-                        size_t n, bool table, const char *what)
+                        size_t n, size_t first, size_t total, bool table, bool compact,
+                        bool open_first, const char *what)
 {
     size_t per = w->opts.html_page_hosts;
     bool open_all = w->totals.hosts <= w->opts.html_open_hosts;
@@ -1191,17 +1327,23 @@ static void write_pages(mf_xw *x, const mf_rpt_writer *w, FILE *frag, const host
         size_t end = start + per < n ? start + per : n;
         mf_xw_start(x, "details");
         mf_xw_attr(x, "class", "page");
-        if (open_all || start == 0)
+        if (open_all || (start == 0 && open_first))
             mf_xw_attr(x, "open", "");
         mf_xw_elem(x, "summary",
-                   n <= per ? bfmt(buf, sizeof(buf), "%s (%s)", what, count_str(n, a, sizeof(a)))
-                            : bfmt(buf, sizeof(buf), "%s %s to %s of %s", what,
-                                   count_str(start + 1, a, sizeof(a)),
-                                   count_str(end, b, sizeof(b)), count_str(n, c, sizeof(c))));
+                   total <= per ? bfmt(buf, sizeof(buf), "%s (%s)", what,
+                                       count_str(total, a, sizeof(a)))
+                                : bfmt(buf, sizeof(buf), "%s %s to %s of %s", what,
+                                       count_str(first + start + 1, a, sizeof(a)),
+                                       count_str(first + end, b, sizeof(b)),
+                                       count_str(total, c, sizeof(c))));
         if (table)
-            compliant_table_head(x);
-        for (size_t i = start; i < end; i++)
-            mf_xw_copy_fragment(x, frag, recs[i].off, recs[i].len);
+            summary_table_head(x);
+        for (size_t i = start; i < end; i++) {
+            if (compact)
+                mf_xw_copy_fragment(x, frag, recs[i].coff, recs[i].clen);
+            else
+                mf_xw_copy_fragment(x, frag, recs[i].off, recs[i].len);
+        }
         if (table) {
             mf_xw_end(x); /* tbody */
             mf_xw_end(x); /* table */
@@ -1212,7 +1354,7 @@ static void write_pages(mf_xw *x, const mf_rpt_writer *w, FILE *frag, const host
 
 static void write_hosts(mf_xw *x, const mf_rpt_writer *w, html *h)
 {
-    char buf[256], a[40];
+    char buf[256], a[40], a2[40];
     section_start(x, "hosts", "Hosts");
     para(x, NULL, "Macs with failures or errors come first, worst first (most critical, then "
                   "high, … failures). Open a Mac for its results: the evidence for each failure "
@@ -1222,16 +1364,27 @@ static void write_hosts(mf_xw *x, const mf_rpt_writer *w, html *h)
     mf_xw_attr(x, "id", "failing-hosts");
     mf_xw_text(x, bfmt(buf, sizeof(buf), "Macs with findings (%s)", count_str(h->nfail, a, sizeof(a))));
     mf_xw_end(x);
-    if (h->nfail)
-        write_pages(x, w, h->ffail, h->fail, h->nfail, false, "Macs with findings");
-    else
+    size_t detailed = h->nfail < w->opts.html_detail_hosts ? h->nfail : w->opts.html_detail_hosts;
+    if (h->nfail) {
+        write_pages(x, w, h->ffail, h->fail, detailed, 0, h->nfail, false, false, true,
+                    "Macs with findings");
+        if (detailed < h->nfail) {
+            para(x, "muted", bfmt(buf, sizeof(buf),
+                                  "The %s Macs with findings below the %s worst are listed one "
+                                  "row each; the JSON, CSV and JUnit reports have every result.",
+                                  count_str(h->nfail - detailed, a, sizeof(a)),
+                                  count_str(detailed, a2, sizeof(a2))));
+            write_pages(x, w, h->frow, h->fail + detailed, h->nfail - detailed, detailed,
+                        h->nfail, true, true, false, "Macs with findings");
+        }
+    } else
         para(x, "muted", "None: every Mac passed every rule that applies to it.");
     mf_xw_start(x, "h3");
     mf_xw_attr(x, "id", "compliant-hosts");
     mf_xw_text(x, bfmt(buf, sizeof(buf), "Compliant Macs (%s)", count_str(h->nok, a, sizeof(a))));
     mf_xw_end(x);
     if (h->nok)
-        write_pages(x, w, h->fok, h->ok, h->nok, true, "Compliant Macs");
+        write_pages(x, w, h->fok, h->ok, h->nok, 0, h->nok, true, false, true, "Compliant Macs");
     else
         para(x, "muted", "None.");
     mf_xw_end(x);
@@ -1487,7 +1640,8 @@ static mf_code html_end(mf_rpt_writer *w, mf_error *err)
     mf_xw *x = NULL;
     mf_xw_flush(h->xfail);
     mf_xw_flush(h->xok);
-    if (mf_xw_failed(h->xfail) || mf_xw_failed(h->xok))
+    mf_xw_flush(h->xrow);
+    if (mf_xw_failed(h->xfail) || mf_xw_failed(h->xok) || mf_xw_failed(h->xrow))
         return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
     qsort(h->fail, h->nfail, sizeof(*h->fail), cmp_worst_first);
     qsort(h->notes, h->nnotes, sizeof(*h->notes), cmp_note_key);

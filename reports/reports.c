@@ -342,6 +342,8 @@ mf_code mf_rpt_open(mf_rpt_writer **out, mf_rpt_format fmt, const char *path,
         w->opts.html_page_hosts = 250;
     if (w->opts.html_open_hosts == 0)
         w->opts.html_open_hosts = 1000;
+    if (w->opts.html_detail_hosts == 0)
+        w->opts.html_detail_hosts = 2000;
     if (strcmp(path, "-") == 0) {
         w->f = stdout;
     } else {

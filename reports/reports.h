@@ -97,6 +97,9 @@ typedef struct mf_rpt_opts {
     size_t html_page_hosts;    /* hosts per page of host details; 0 means 250 */
     size_t html_open_hosts;    /* fleets up to this many hosts get every page expanded
                                   and print in full; 0 means 1000 */
+    size_t html_detail_hosts;  /* hosts with findings shown with every result (worst
+                                  first); the others get one summary row each, so the
+                                  page stays usable at 100,000 hosts; 0 means 2000 */
 } mf_rpt_opts;
 
 /* What was run. All strings may be NULL. */

@@ -84,7 +84,8 @@ measure() {
   if [[ $rc -ne 0 && $rc -ne 100 && $rc -ne 101 ]]; then
     echo "$label: FAILED (exit $rc)"; tail -n 20 "$work/out" "$work/err"; return 1
   fi
-  read -r wall user sys rss <"$work/t"
+  # (GNU time writes "Command exited with non-zero status N" first for exit 100/101.)
+  read -r wall user sys rss < <(tail -n 1 "$work/t")
   awk -v l="$label" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
     printf "%-44s wall %6.2f s  cpu %6.2f s  peak RSS %6.1f MB\n", l, w, u + s, r / 1024 }' |
     tee -a "$results"

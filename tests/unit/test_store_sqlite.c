@@ -575,6 +575,49 @@ static void test_many_in_one_batch(void **state)
     assert_summaries_consistent(f);
 }
 
+typedef struct ph {
+    int n;
+    char names[8][64];
+    mf_store_probe_row rows[8];
+} ph;
+
+static int on_probe(void *ctx, const mf_store_probe_row *r)
+{
+    ph *c = ctx;
+    if (c->n < 8) {
+        snprintf(c->names[c->n], 64, "%s:%d", r->hostname, r->port);
+        c->rows[c->n] = *r;
+        c->rows[c->n].hostname = NULL; /* valid only during the callback */
+    }
+    c->n++;
+    return 0;
+}
+
+static void test_probe_history(void **state)
+{
+    fx *f = *state;
+    mf_store *st = NULL;
+    assert_int_equal(mf_store_open(&st, NULL, f->db, NULL), MF_OK);
+    /* smtp.work.com probes ok in every report; mail.old.com always fails. */
+    add1(st, ID(1), "H1", "2026-01-01T10:00:00Z", S_WORK_OLD);
+    add1(st, ID(2), "H1", "2026-02-01T10:00:00Z", S_WORK);
+    add1(st, ID(3), "H2", "2026-03-01T10:00:00Z", S_ALL);
+    ph c = {0};
+    assert_int_equal(mf_store_probe_history(st, on_probe, &c, NULL), MF_OK);
+    mf_store_close(st);
+    assert_int_equal(c.n, 2); /* provider-managed entries are never probed */
+    for (int i = 0; i < 2; i++) {
+        if (strcmp(c.names[i], "smtp.work.com:587") == 0) {
+            assert_int_equal(c.rows[i].first_probed, 1767261600);
+            assert_int_equal(c.rows[i].last_ok, 1772359200);
+        } else {
+            assert_string_equal(c.names[i], "mail.old.com:25");
+            assert_int_equal(c.rows[i].first_probed, 1767261600);
+            assert_int_equal(c.rows[i].last_ok, 0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -587,6 +630,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_last_seen_and_inventory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_in_one_batch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_history, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -149,6 +149,17 @@ def group_untrusted():
         if p:
             c.expect(p["tls"]["verify_error"] is not None, "untrusted: verify error text")
             c.expect(p["tls"]["hostname_match"] is True, "untrusted: host name still matches")
+        # Several addresses: the first refuses (nothing listens on 127.0.0.2), the probe
+        # goes on to the next.
+        home3 = f.home([("valid.test", f.ports["valid"], "starttls")], "home3")
+        code, out, err = probelib.run_agent(
+            ["collect", "--home", home3, "--ca-file", f.ca, "--timeout", TIMEOUT,
+             "--resolve", "valid.test:%d:127.0.0.2" % f.ports["valid"],
+             "--resolve", "valid.test:%d:127.0.0.1" % f.ports["valid"]])
+        p = json.loads(out)["probes"][0] if code in (0, 1) else {}
+        c.expect(p.get("outcome") == "ok" and p.get("address") == "127.0.0.1",
+                 "the next address is tried when one refuses: %s %s" %
+                 (p.get("outcome"), p.get("address")))
         # A CA file that does not exist is the tool's problem: a clear error, exit 1.
         home = f.home([("valid.test", f.ports["valid"], "starttls")], "home2")
         code, out, err = probelib.run_agent(["collect", "--home", home, "--ca-file",
