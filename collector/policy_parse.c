@@ -570,7 +570,12 @@ static mf_code parse_parameters(fctx *fc, const json_t *root, json_t *overrides,
         json_object_foreach(defs, name, d)
         {
             char f[MF_ERROR_FIELD_MAX];
-            sub(f, sizeof(f), "parameters", "%s", name);
+            sub(f, sizeof(f), "parameters", "%s", name[0] ? name : "\"\"");
+            if (strcmp(name, "$comment") == 0) {
+                if (!json_is_string(d))
+                    return FAIL(fc, f, MF_ERR_INVALID, "must be a string");
+                continue;
+            }
             if (!param_name_ok(name))
                 return FAIL(fc, f, MF_ERR_INVALID,
                                "a parameter name is 1-%d lower-case letters, digits and '_', "
@@ -606,7 +611,7 @@ static mf_code parse_parameters(fctx *fc, const json_t *root, json_t *overrides,
     json_object_foreach(overrides, name, v)
     {
         char f[MF_ERROR_FIELD_MAX];
-        sub(f, sizeof(f), ov_field, "%s", name);
+        sub(f, sizeof(f), ov_field, "%s", name[0] ? name : "\"\"");
         json_t *def = json_object_get(fc->params, name);
         if (!def)
             return fail_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
@@ -1259,7 +1264,14 @@ static mf_code parse_includes(fctx *fc, json_t *inc)
             json_object_foreach(params, name, v)
             {
                 char fv[MF_ERROR_FIELD_MAX];
-                sub(fv, sizeof(fv), fp, "%s", name);
+                sub(fv, sizeof(fv), fp, "%s", name[0] ? name : "\"\"");
+                if (strcmp(name, "$comment") == 0) {
+                    if (!json_is_string(v)) {
+                        json_decref(ov);
+                        return FAIL(fc, fv, MF_ERR_INVALID, "must be a string");
+                    }
+                    continue;
+                }
                 json_t *r = NULL;
                 const char *pn = NULL;
                 mf_code rc = resolve_value(fc, fv, v, &r, &pn);

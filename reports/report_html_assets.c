@@ -71,6 +71,8 @@ const char mf_rpt_html_css[] =
     "details.page summary{font-weight:600}\n"
     "details.host{border-bottom:1px solid var(--line);padding:.2em 0}\n"
     "details.host summary{cursor:pointer}\n"
+    "ol.hosts{margin:.3em 0;padding-left:3.5em}\n"
+    "ol.hosts li{padding:.1em 0;border-bottom:1px solid #eef1f4}\n"
     "summary .hn{font-weight:600}\n"
     "summary:focus-visible,a:focus-visible,input:focus-visible{outline:3px solid var(--link);"
     "outline-offset:2px}\n"

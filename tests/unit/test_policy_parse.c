@@ -334,6 +334,11 @@ static void test_parameters(void **state)
 
     refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$nope\"}",
             params, "rules[0].expect.value", "unknown parameter \"$nope\"");
+    /* "$comment" is allowed in the parameters object too, and is no parameter */
+    accepted("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$x\"}",
+             "{\"$comment\": \"tune these\", \"x\": {\"default\": 1, \"description\": \"d\"}}");
+    refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$comment\"}",
+            "{\"$comment\": \"tune these\"}", "rules[0].expect.value", "unknown parameter");
     refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$hosts\"}",
             params, "rules[0].expect.value", "needs a number");
     refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"exists\"}",
@@ -363,7 +368,8 @@ static void test_includes(void **state)
     const char *top =
         "{\"schema\": \"mailfleet.policy.v1\", \"id\": \"top\", \"title\": \"T\", \"version\": "
         "\"2\", \"parameters\": {\"mine\": {\"default\": [25, 2525], \"description\": \"d\"}}, "
-        "\"include\": [{\"path\": \"base.json\", \"parameters\": {\"ports\": \"$mine\"}, "
+        "\"include\": [{\"path\": \"base.json\", \"parameters\": {\"ports\": \"$mine\", "
+        "\"$comment\": \"ours\"}, "
         "\"exclude\": [\"base-other\"]}], \"rules\": []}";
     memfile files[] = {{"/etc/mf/top.json", top}, {"/etc/mf/base.json", base}};
     memfs fs = {files, MF_ARRAY_LEN(files), 0};
