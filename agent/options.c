@@ -59,18 +59,22 @@ typedef struct cmd_info {
     const char *summary;
     const char *own; /* space-separated long option names beyond the discovery/probe set */
     bool probes;     /* accepts the probe options */
+    const char *exit1; /* what exit status 1 means for this command */
 } cmd_info;
 
 static const cmd_info commands[] = {
     {"collect", "discover (and probe) and print the report document", "output pretty no-probe",
-     true},
+     true, "a source could not be read (the report is still written and says which)"},
     {"list", "a table of every SMTP server found, like Mail's Edit SMTP Server List",
-     "json", false},
-    {"doctor", "Connection Doctor for every SMTP server, with advice", "json color colour", true},
+     "json", false, "a source could not be read (the table is still printed)"},
+    {"doctor", "Connection Doctor for every SMTP server, with advice", "json color colour", true,
+     "a probe found a problem or a source failed (the output is still complete)"},
     {"send", "collect, probe, queue the report and ship everything queued",
-     "no-probe config collector identity known-hosts outbox respect-backoff", true},
+     "no-probe config collector identity known-hosts outbox respect-backoff", true,
+     "a report stays queued, or a source failed"},
     {"flush", "ship what is queued",
-     "config collector identity known-hosts outbox respect-backoff", false},
+     "config collector identity known-hosts outbox respect-backoff", false,
+     "a report stays queued"},
 };
 
 static const cmd_info *find_cmd(const char *name)
@@ -140,6 +144,9 @@ static void usage_cmd(FILE *f, const cmd_info *c)
     fprintf(f, "Logging:\n  -v, --verbose        more detail (repeat for more)\n"
                "  -q, --quiet          errors only\n"
                "  -h, --help           this help\n");
+    fprintf(f, "\nExit status: 0 ok; 1 %s; 2 usage error or refused configuration\n"
+               "(docs/exit-codes.md).\n",
+            c->exit1);
 }
 
 static mf_code parse_int_opt(const char *name, const char *val, int min, int max, int *out)

@@ -11,7 +11,7 @@ packages=(
   libssl-dev libssh2-1-dev libjansson-dev libxml2-dev libplist-dev libsqlite3-dev
   libcmocka-dev
   # real peers and tools used by the tests
-  openssl openssh-server openssh-client swaks libxml2-utils sqlite3 util-linux procps groff-base
+  openssl openssh-server openssh-client swaks libxml2-utils sqlite3 util-linux procps groff-base time
   python3 python3-aiosmtpd python3-jsonschema python3-junitparser
 )
 if [[ "${1:-}" == "--browser" ]]; then

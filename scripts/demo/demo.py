@@ -345,7 +345,9 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--macs", type=int, default=200)
-    ap.add_argument("--jobs", type=int, default=max(4, (os.cpu_count() or 2) * 3))
+    # Shipping mostly waits (on sshd starting a session), so more agents run at once than
+    # there are cores.
+    ap.add_argument("--jobs", type=int, default=max(8, (os.cpu_count() or 2) * 8))
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     Demo(a).run()

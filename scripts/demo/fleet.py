@@ -2,7 +2,7 @@
 """The demo company's Macs: home folders as real Macs have them, built with the fixture
 builder (tests/fixtures/mkfixtures.py).
 
-    fleet.py OUTDIR --endpoints ENDPOINTS.json [--macs 200] [--seed 7]
+    fleet.py OUTDIR --endpoints ENDPOINTS.json [--macs 200] [--seed 7] [--jobs N]
 
 Writes OUTDIR/macs/<serial>/Users/<user>/… (and …/Profiles/ for managed Macs) and
 OUTDIR/fleet.json: [{"serial", "hostname", "os", "user", "users_root", "profiles"}].
@@ -19,6 +19,7 @@ damaged Accounts.plist. The same seed gives the same fleet.
 """
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import sys
@@ -132,20 +133,30 @@ def build_mac(out, rng, n, ports):
             "migrated": migrated}
 
 
+def build_one(job):
+    out, seed, n, ports = job
+    return build_mac(out, random.Random(seed), n, ports)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("out")
     ap.add_argument("--endpoints", required=True)
     ap.add_argument("--macs", type=int, default=200)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     a = ap.parse_args()
     with open(a.endpoints) as f:
         ep = json.load(f)
     ports = {e["hostname"]: e["port"] for e in ep["endpoints"]}
     for u in ep["unresolvable"]:
         ports[u["hostname"]] = u["port"]
-    rng = random.Random(a.seed)
-    macs = [build_mac(a.out, rng, n, ports) for n in range(a.macs)]
+    # One generator per Mac, seeded from the fleet's: the same fleet whatever the number
+    # of worker processes building it.
+    master = random.Random(a.seed)
+    jobs = [(a.out, master.getrandbits(64), n, ports) for n in range(a.macs)]
+    with multiprocessing.Pool(a.jobs) as pool:
+        macs = pool.map(build_one, jobs, chunksize=8)
     with open(os.path.join(a.out, "fleet.json"), "w") as f:
         json.dump(macs, f, indent=1)
     print("fleet: %d Macs, %d migrated" % (len(macs), sum(m["migrated"] for m in macs)))
