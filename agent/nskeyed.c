@@ -1,6 +1,7 @@
 /* nskeyed.c: NSKeyedArchiver archives and ZVALUE blobs to plain libplist trees.
  * See nskeyed.h for the mapping. */
 #include "nskeyed.h"
+#include "plist_util.h"
 #include "util.h"
 
 #include <inttypes.h>
@@ -530,215 +531,34 @@ static bool looks_xml(const unsigned char *p, size_t n)
            has_prefix(p, n, "<plist");
 }
 
-/* ---- A structural check of binary plists before libplist sees them ----
- *
- * libplist 2.2 builds a separate copy of an object for every reference to it, so a few
- * hundred bytes of nested arrays that refer twice to the array below expand to
- * billions of nodes (measured: 400 bytes, 4 GB, a minute). It also recurses once per
- * nesting level. So before plist_from_bin() we walk the object graph from the top
- * object without building anything, counting what the expansion would make, and refuse
- * cycles, deep nesting and anything we cannot follow. This reads only the container
- * layout (trailer, offset table, array/set/dict markers and their references); values
- * are still parsed by libplist. */
+/* Limits for the plist a ZVALUE is, checked by mf_plist_parse_limited before libplist
+ * builds anything (libplist 2.2 copies a shared object once per reference, recurses
+ * per nesting level and cuts strings at a NUL): at most MF_NSKEYED_MAX_PLIST_NODES
+ * values after expansion, and the nesting of a decoded value (MF_NSKEYED_MAX_DEPTH
+ * below the root, so one more level counting the root). */
+static const mf_plist_limits zvalue_limits = {
+    .max_depth = MF_NSKEYED_MAX_DEPTH + 1,
+    .max_values = MF_NSKEYED_MAX_PLIST_NODES,
+};
 
-#define BPLIST_MAX_DEPTH 256
-
-typedef struct bpscan {
-    const unsigned char *p;
-    size_t end; /* start of the 32-byte trailer */
-    unsigned offsz, refsz;
-    uint64_t nobj, table;
-    uint64_t *memo;       /* expanded node count per object */
-    unsigned char *state; /* 0 new, 1 being walked, 2 done */
-    uint64_t limit;
-    mf_error *err;
-} bpscan;
-
-static uint64_t be_uint(const unsigned char *p, unsigned n)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static mf_code bp_bad(bpscan *s, const char *what)
-{
-    return mf_error_set(s->err, MF_ERR_PARSE, "undecodable value: binary plist %s", what);
-}
-
-static mf_code bp_walk(bpscan *s, uint64_t idx, int depth, uint64_t *out)
-{
-    if (depth > BPLIST_MAX_DEPTH)
-        return bp_bad(s, "is nested too deeply");
-    if (idx >= s->nobj)
-        return bp_bad(s, "refers to an object that does not exist");
-    if (s->state[idx] == 2) {
-        *out = s->memo[idx];
-        return MF_OK;
-    }
-    if (s->state[idx] == 1)
-        return bp_bad(s, "has a reference cycle");
-    uint64_t off = be_uint(s->p + s->table + idx * s->offsz, s->offsz);
-    if (off < 8 || off >= s->end)
-        return bp_bad(s, "has an object offset out of range");
-    unsigned marker = s->p[off], type = marker >> 4;
-    uint64_t total = 1;
-    size_t pos = (size_t)off + 1;
-    uint64_t count = marker & 0x0F;
-    if ((type == 0x5 || type == 0x6 || type == 0xA || type == 0xC || type == 0xD) &&
-        count == 0x0F) { /* the count follows as an integer object */
-        if (pos >= s->end || (s->p[pos] >> 4) != 0x1 || (s->p[pos] & 0x0F) > 3)
-            return bp_bad(s, "has a length it cannot read");
-        unsigned n = 1u << (s->p[pos] & 0x0F);
-        if (s->end - pos - 1 < n)
-            return bp_bad(s, "is truncated");
-        count = be_uint(s->p + pos + 1, n);
-        pos += 1 + n;
-    }
-    if (type == 0x5 || type == 0x6) {
-        /* libplist 2.2 silently cuts a string at a NUL: "evil.example\0.good" would be
-         * read as "evil.example". Refuse such strings instead. */
-        uint64_t unit = type == 0x6 ? 2 : 1;
-        if (count > (s->end - pos) / unit)
-            return bp_bad(s, "has a string longer than the file");
-        for (uint64_t i = 0; i < count; i++) {
-            const unsigned char *c = s->p + pos + i * unit;
-            if (c[0] == 0 && (unit == 1 || c[1] == 0))
-                return mf_error_set(s->err, MF_ERR_INVALID,
-                                    "undecodable value: a string contains a NUL character");
-        }
-    }
-    if (type == 0xA || type == 0xC || type == 0xD) {
-        uint64_t nrefs = type == 0xD ? count * 2 : count;
-        if (count > s->end || nrefs > (s->end - pos) / s->refsz)
-            return bp_bad(s, "has a container larger than the file");
-        s->state[idx] = 1;
-        for (uint64_t i = 0; i < nrefs; i++) {
-            uint64_t child = be_uint(s->p + pos + i * s->refsz, s->refsz), sub = 0;
-            mf_code rc = bp_walk(s, child, depth + 1, &sub);
-            if (rc)
-                return rc;
-            total += sub;
-            if (total > s->limit)
-                return mf_error_set(s->err, MF_ERR_INVALID,
-                                    "undecodable value: binary plist would expand to more "
-                                    "than %" PRIu64 " values (shared references)",
-                                    s->limit);
-        }
-    }
-    s->state[idx] = 2;
-    s->memo[idx] = total;
-    *out = total;
-    return MF_OK;
-}
-
-static mf_code bplist_guard(const unsigned char *p, size_t len, mf_error *err)
-{
-    if (len < 8 + 32 || memcmp(p, "bplist00", 8) != 0)
-        return mf_error_set(err, MF_ERR_PARSE,
-                            "undecodable value: starts like a binary plist but is not a "
-                            "version 00 binary plist");
-    bpscan s = {0};
-    s.p = p;
-    s.err = err;
-    s.end = len - 32;
-    const unsigned char *t = p + s.end;
-    s.offsz = t[6];
-    s.refsz = t[7];
-    s.nobj = be_uint(t + 8, 8);
-    uint64_t top = be_uint(t + 16, 8);
-    s.table = be_uint(t + 24, 8);
-    s.limit = MF_NSKEYED_MAX_PLIST_NODES;
-    if (s.offsz < 1 || s.offsz > 8 || s.refsz < 1 || s.refsz > 8 || s.nobj == 0 || s.nobj > s.end ||
-        s.table < 8 || s.table > s.end || s.nobj > (s.end - s.table) / s.offsz)
-        return bp_bad(&s, "has a damaged trailer");
-    s.memo = calloc((size_t)s.nobj, sizeof(uint64_t));
-    s.state = calloc((size_t)s.nobj, 1);
-    mf_code rc;
-    uint64_t total = 0;
-    if (!s.memo || !s.state)
-        rc = mf_error_set(err, MF_ERR_NOMEM, "out of memory");
-    else
-        rc = bp_walk(&s, top, 0, &total);
-    free(s.memo);
-    free(s.state);
-    return rc;
-}
-
-/* A plain (non-archive) tree handed to callers: bounded depth and size, and no string
- * with a NUL inside (a C reader would see only its first part). */
-static mf_code check_plain(plist_t n, int depth, size_t *nodes, mf_error *err)
-{
-    if (depth > MF_NSKEYED_MAX_DEPTH)
-        return mf_error_set(err, MF_ERR_INVALID, "plist is nested deeper than %d levels",
-                            MF_NSKEYED_MAX_DEPTH);
-    if (++*nodes > MF_NSKEYED_MAX_PLIST_NODES)
-        return mf_error_set(err, MF_ERR_INVALID, "plist has more than %u values",
-                            MF_NSKEYED_MAX_PLIST_NODES);
-    mf_code rc = MF_OK;
-    switch (node_type(n)) {
-    case PLIST_STRING: {
-        uint64_t len = 0;
-        const char *s = plist_get_string_ptr(n, &len);
-        if (!s || strlen(s) != len)
-            return mf_error_set(err, MF_ERR_INVALID, "plist string contains a NUL character");
-        return MF_OK;
-    }
-    case PLIST_ARRAY: {
-        uint32_t cnt = plist_array_get_size(n);
-        for (uint32_t i = 0; rc == MF_OK && i < cnt; i++)
-            rc = check_plain(plist_array_get_item(n, i), depth + 1, nodes, err);
-        return rc;
-    }
-    case PLIST_DICT: {
-        plist_dict_iter it = NULL;
-        plist_dict_new_iter(n, &it);
-        if (!it)
-            return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
-        for (;;) {
-            char *key = NULL;
-            plist_t v = NULL;
-            plist_dict_next_item(n, it, &key, &v);
-            free(key);
-            if (!v || (rc = check_plain(v, depth + 1, nodes, err)))
-                break;
-        }
-        free(it);
-        return rc;
-    }
-    default:
-        return MF_OK;
-    }
-}
-
-/* Parse as a binary or XML plist; *out NULL and MF_ERR_PARSE when it is neither. */
+/* Parse as a binary or XML plist; *out NULL and MF_ERR_PARSE when it is neither or
+ * when the shared guard refuses it ("undecodable value: <why>"). */
 static mf_code parse_plist(const unsigned char *p, size_t len, plist_t *out, mf_error *err)
 {
     *out = NULL;
     if (len > MF_NSKEYED_MAX_BYTES)
         return mf_error_set(err, MF_ERR_TOOBIG, "value is %zu bytes, the limit is %u", len,
                             MF_NSKEYED_MAX_BYTES);
-    if (looks_binary(p, len)) {
-        mf_code rc = bplist_guard(p, len, err);
-        if (rc)
-            return rc;
-        plist_from_bin((const char *)p, (uint32_t)len, out);
-        if (!*out)
-            return mf_error_set(err, MF_ERR_PARSE,
-                                "undecodable value: starts like a binary plist but does "
-                                "not parse as one");
-        return MF_OK;
-    }
-    if (looks_xml(p, len)) {
-        plist_from_xml((const char *)p, (uint32_t)len, out);
-        if (!*out)
-            return mf_error_set(err, MF_ERR_PARSE,
-                                "undecodable value: starts like an XML plist but does not "
-                                "parse as one");
-        return MF_OK;
-    }
-    return mf_error_set(err, MF_ERR_PARSE, "not a plist (neither binary nor XML)");
+    if (!looks_binary(p, len) && !looks_xml(p, len))
+        return mf_error_set(err, MF_ERR_PARSE, "not a plist (neither binary nor XML)");
+    mf_error e;
+    mf_error_clear(&e);
+    mf_code rc = mf_plist_parse_limited((const char *)p, len, &zvalue_limits, out, &e);
+    if (rc == MF_ERR_NOMEM)
+        return mf_error_set(err, rc, "out of memory");
+    if (rc != MF_OK)
+        return mf_error_set(err, rc, "undecodable value: %s", e.text);
+    return MF_OK;
 }
 
 mf_code mf_nskeyed_decode_mem(plist_t *out, const void *data, size_t len, mf_error *err)
@@ -820,11 +640,8 @@ mf_code mf_nskeyed_decode_blob(plist_t *out, mf_nskeyed_kind *kind_out, const vo
                 *kind_out = MF_NSKEYED_ARCHIVE;
             return rc;
         }
-        size_t nodes = 0;
-        if ((rc = check_plain(pl, 0, &nodes, err))) {
-            plist_free(pl);
-            return rc;
-        }
+        /* A plain plist: parse_plist has bounded its depth and size and refused NUL
+         * inside its strings already. */
         *out = pl;
         if (kind_out)
             *kind_out = MF_NSKEYED_PLIST;

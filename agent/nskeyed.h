@@ -24,13 +24,15 @@
  * Untrusted input: recursion depth, the number of output nodes (shared references are
  * copied, so a small archive could otherwise expand exponentially), the keys per
  * dictionary and the input size are bounded, and a UID that refers back to an object
- * being decoded is an error. Binary plists are measured before libplist parses them
- * (libplist 2.2 copies a shared object once per reference and recurses per nesting
- * level): more than MF_NSKEYED_MAX_PLIST_NODES values after expansion, a reference
- * cycle, nesting deeper than 256 or a string with a NUL inside (libplist would cut it
- * silently) is refused. A plain plist handed back is checked the same way (depth, size,
- * no NUL in strings). Nothing is guessed: input that is not what it claims to be is an
- * error with a message.
+ * being decoded is an error. The plist itself is parsed through mf_plist_parse_limited
+ * (plist_util.h), the guard shared with the whole-file readers, with ZVALUE limits: a
+ * binary plist is measured before libplist parses it (libplist 2.2 copies a shared
+ * object once per reference and recurses per nesting level), and more than
+ * MF_NSKEYED_MAX_PLIST_NODES objects or values after expansion, a reference cycle,
+ * nesting deeper than MF_NSKEYED_MAX_DEPTH below the root (in binary or XML) or a
+ * string with a NUL inside (libplist would cut it silently) is refused; an XML plist is
+ * held to the same depth, value count and NUL rules. Nothing is guessed: input that is
+ * not what it claims to be is an error with a message.
  */
 #ifndef MF_NSKEYED_H
 #define MF_NSKEYED_H
@@ -51,10 +53,12 @@
 /* Keys in one decoded dictionary (libplist 2.2 inserts in linear time, so a huge
  * dictionary would cost quadratic time; real ones have a few dozen keys). */
 #define MF_NSKEYED_MAX_DICT_KEYS 4096u
-/* Nodes a binary plist may expand to when libplist parses it (it copies an object once
- * per reference), and nodes in a plain plist handed back. Real ZVALUEs have at most a
- * few hundred; at 200,000 a 400-byte fuzz input still cost seconds and 370 MB under
- * ASan, so the cap is kept well above real data but far below that. */
+/* Values a ZVALUE plist may hold: objects in a binary plist and values once libplist
+ * has expanded its shared objects (it copies an object once per reference), or values
+ * in an XML plist; passed to mf_plist_parse_limited. Real ZVALUEs have at most a few
+ * hundred; at 200,000 a 400-byte fuzz input still cost seconds and 370 MB under ASan,
+ * so the cap is kept well above real data but far below that (whole files get
+ * MF_PLIST_MAX_VALUES). */
 #define MF_NSKEYED_MAX_PLIST_NODES 20000u
 
 /* What a ZVALUE blob turned out to be. */
@@ -92,8 +96,10 @@ mf_code mf_nskeyed_decode_mem(plist_t *out, const void *data, size_t len, mf_err
  * UTF-8 text (no NUL, no control characters other than tab, CR and LF; an empty blob
  * is the empty string). *out is the decoded value (caller frees with plist_free; NULL
  * for an archived nil) and *kind_out (may be NULL) says which of the three it was.
- * Anything else (invalid UTF-8, binary bytes, a plist header that does not parse) is
- * MF_ERR_PARSE "undecodable ...": the decoder never guesses. Too large: MF_ERR_TOOBIG.
+ * Anything else (invalid UTF-8, binary bytes, a plist header that does not parse, a
+ * plist the shared guard refuses: too many values after expansion, a reference cycle,
+ * too deep, a NUL inside a string) is MF_ERR_PARSE "undecodable ...": the decoder never
+ * guesses. A plist that parses but is a broken archive is MF_ERR_INVALID. Too large: MF_ERR_TOOBIG.
  * This is the fuzzing entry point (tests/fuzz/fuzz_nskeyed.c). */
 mf_code mf_nskeyed_decode_blob(plist_t *out, mf_nskeyed_kind *kind_out, const void *data,
                                size_t len, mf_error *err);

@@ -18,17 +18,33 @@
 /* libplist 2.2's binary reader parses a shared object once per reference, so a file of
  * a few hundred bytes whose arrays point twice at the next one expands into billions
  * of nodes (measured: 24 levels take 3.6 GB and 20 s). Its readers also recurse once
- * per nesting level, so a deep enough file exhausts the stack. Before handing bytes to
- * libplist we therefore measure the tree they would become: nesting depth and the
- * number of nodes after expansion, both capped. */
-#define MAX_NODES 250000u
+ * per nesting level, so a deep enough file exhausts the stack, and they cut a string
+ * at a NUL without a word. Before handing bytes to libplist we therefore measure the
+ * tree they would become (nesting depth and the number of values after expansion, both
+ * capped) and look inside every string it reaches. */
+
+/* The limits in force: the caller's, never looser than the defaults. */
+typedef struct limits {
+    unsigned depth;
+    uint32_t values;
+} limits;
+
+static limits limits_of(const mf_plist_limits *lim)
+{
+    limits l = {MF_PLIST_MAX_DEPTH, MF_PLIST_MAX_VALUES};
+    if (lim && lim->max_depth > 0 && lim->max_depth < l.depth)
+        l.depth = lim->max_depth;
+    if (lim && lim->max_values > 0 && lim->max_values < l.values)
+        l.values = lim->max_values;
+    return l;
+}
 
 /* ---------------------------------------------------------------- binary guard */
 
 typedef struct bp {
     const unsigned char *d;
     size_t len;    /* whole file */
-    size_t objend; /* end of the object area (start of the trailer) */
+    size_t objend; /* end of the object area (start of the offset table) */
     unsigned offsize, refsize;
     uint64_t nobj, top, offtab;
 } bp;
@@ -51,42 +67,59 @@ static size_t obj_offset(const bp *b, uint64_t i)
     return (size_t)off;
 }
 
-/* Read a container's reference count and where its references start. Leaves get
- * *nrefs = 0. Returns false when the object is cut off or badly formed. */
-static bool container_refs(const bp *b, uint64_t obj, uint64_t *nrefs, size_t *refpos)
+typedef enum scan_result { SCAN_OK = 0, SCAN_CORRUPT, SCAN_NUL } scan_result;
+
+/* Look at object obj: for a container, read its reference count and where its
+ * references start; for a string, check that it lies inside the object area and holds
+ * no NUL. Other leaves get *nrefs = 0 (their size does not matter for depth or
+ * expansion; libplist checks their bounds). */
+static scan_result scan_object(const bp *b, uint64_t obj, uint64_t *nrefs, size_t *refpos)
 {
     *nrefs = 0;
     *refpos = 0;
     size_t off = obj_offset(b, obj);
     if (off == SIZE_MAX)
-        return false;
+        return SCAN_CORRUPT;
     unsigned marker = b->d[off];
     unsigned type = marker >> 4, info = marker & 0xF;
-    if (type != 0xA && type != 0xC && type != 0xD)
-        return true; /* a leaf: its size does not matter for depth or expansion */
+    bool container = type == 0xA || type == 0xC || type == 0xD;
+    bool string = type == 0x5 || type == 0x6; /* ASCII, UTF-16BE */
+    if (!container && !string)
+        return SCAN_OK;
     size_t pos = off + 1;
     uint64_t count = info;
-    if (info == 0xF) {
+    if (info == 0xF) { /* the count follows as an integer object */
         if (pos >= b->objend)
-            return false;
+            return SCAN_CORRUPT;
         unsigned im = b->d[pos];
         if ((im >> 4) != 0x1 || (im & 0xF) > 3)
-            return false;
+            return SCAN_CORRUPT;
         unsigned n = 1u << (im & 0xF);
-        if (pos + 1 + n > b->objend)
-            return false;
+        if (b->objend - pos - 1 < n)
+            return SCAN_CORRUPT;
         count = be_uint(b->d + pos + 1, n);
         pos += 1 + n;
     }
-    uint64_t refs = type == 0xD ? count * 2 : count;
+    if (string) {
+        size_t unit = type == 0x6 ? 2 : 1;
+        if (count > (b->objend - pos) / unit)
+            return SCAN_CORRUPT;
+        for (size_t i = 0; i < (size_t)count; i++) {
+            const unsigned char *c = b->d + pos + i * unit;
+            if (c[0] == 0 && (unit == 1 || c[1] == 0))
+                return SCAN_NUL;
+        }
+        return SCAN_OK;
+    }
     if (type == 0xD && count > UINT64_MAX / 2)
-        return false;
+        return SCAN_CORRUPT;
+    uint64_t refs = type == 0xD ? count * 2 : count;
     /* All references must lie inside the object area. */
     if (refs > (b->objend - pos) / b->refsize)
-        return false;
+        return SCAN_CORRUPT;
     *nrefs = refs;
     *refpos = pos;
-    return true;
+    return SCAN_OK;
 }
 
 typedef struct frame {
@@ -99,7 +132,9 @@ typedef struct frame {
 
 enum { ST_NEW = 0, ST_OPEN = 1, ST_DONE = 2 };
 
-static mf_code bplist_guard(const char *data, size_t len, mf_error *err)
+/* Walk the object graph from the top object without recursion and without building
+ * anything; each object is looked at once (its expanded size and depth are kept). */
+static mf_code bplist_guard(const char *data, size_t len, limits lim, mf_error *err)
 {
     bp b = {.d = (const unsigned char *)data, .len = len};
     if (len < 8 + 32)
@@ -121,10 +156,10 @@ static mf_code bplist_guard(const char *data, size_t len, mf_error *err)
         b.nobj > (b.objend - b.offtab) / b.offsize)
         return mf_error_set(err, MF_ERR_PARSE,
                             "binary property list is truncated or corrupt (bad object table)");
-    if (b.nobj > MAX_NODES)
+    if (b.nobj > lim.values)
         return mf_error_set(err, MF_ERR_PARSE,
                             "binary property list has %llu objects, more than the limit of %u",
-                            (unsigned long long)b.nobj, MAX_NODES);
+                            (unsigned long long)b.nobj, (unsigned)lim.values);
     /* Offsets past the table start are object bytes only up to offtab. */
     b.objend = (size_t)b.offtab;
 
@@ -134,13 +169,14 @@ static mf_code bplist_guard(const char *data, size_t len, mf_error *err)
     uint16_t *depth = calloc((size_t)b.nobj, sizeof(uint16_t));
     frame stack[MF_PLIST_MAX_DEPTH + 1];
     size_t sp = 0;
+    scan_result sr;
     if (!state || !total || !depth) {
         rc = mf_error_set(err, MF_ERR_NOMEM, "out of memory");
         goto out;
     }
     stack[0] = (frame){.obj = b.top, .total = 1, .depth = 1};
-    if (!container_refs(&b, b.top, &stack[0].nrefs, &stack[0].refpos))
-        goto corrupt;
+    if ((sr = scan_object(&b, b.top, &stack[0].nrefs, &stack[0].refpos)) != SCAN_OK)
+        goto bad_object;
     state[b.top] = ST_OPEN;
     sp = 1;
     while (sp > 0) {
@@ -148,8 +184,10 @@ static mf_code bplist_guard(const char *data, size_t len, mf_error *err)
         if (f->next < f->nrefs) {
             uint64_t child = be_uint(b.d + f->refpos + f->next * b.refsize, b.refsize);
             f->next++;
-            if (child >= b.nobj)
-                goto corrupt;
+            if (child >= b.nobj) {
+                sr = SCAN_CORRUPT;
+                goto bad_object;
+            }
             if (state[child] == ST_OPEN) {
                 rc = mf_error_set(err, MF_ERR_PARSE,
                                   "binary property list is corrupt (object %llu contains itself)",
@@ -160,18 +198,18 @@ static mf_code bplist_guard(const char *data, size_t len, mf_error *err)
                 f->total += total[child];
                 if (depth[child] + 1u > f->depth)
                     f->depth = depth[child] + 1u;
-                if (sp - 1 + f->depth > MF_PLIST_MAX_DEPTH)
+                if (sp - 1 + f->depth > lim.depth)
                     goto too_deep;
-                if (f->total > MAX_NODES)
+                if (f->total > lim.values)
                     goto too_big;
                 continue;
             }
-            if (sp >= MF_PLIST_MAX_DEPTH)
+            if (sp >= lim.depth)
                 goto too_deep;
             frame *c = &stack[sp];
             *c = (frame){.obj = child, .total = 1, .depth = 1};
-            if (!container_refs(&b, child, &c->nrefs, &c->refpos))
-                goto corrupt;
+            if ((sr = scan_object(&b, child, &c->nrefs, &c->refpos)) != SCAN_OK)
+                goto bad_object;
             state[child] = ST_OPEN;
             sp++;
             continue;
@@ -186,23 +224,27 @@ static mf_code bplist_guard(const char *data, size_t len, mf_error *err)
             p->total += f->total;
             if (f->depth + 1u > p->depth)
                 p->depth = f->depth + 1u;
-            if (p->total > MAX_NODES)
+            if (p->total > lim.values)
                 goto too_big;
         }
     }
     goto out;
-corrupt:
-    rc = mf_error_set(err, MF_ERR_PARSE,
-                      "binary property list is truncated or corrupt (bad object or reference)");
+bad_object:
+    if (sr == SCAN_NUL)
+        rc = mf_error_set(err, MF_ERR_PARSE,
+                          "property list has a string containing a NUL character");
+    else
+        rc = mf_error_set(err, MF_ERR_PARSE,
+                          "binary property list is truncated or corrupt (bad object or "
+                          "reference)");
     goto out;
 too_deep:
-    rc = mf_error_set(err, MF_ERR_PARSE, "property list nests deeper than %d levels",
-                      MF_PLIST_MAX_DEPTH);
+    rc = mf_error_set(err, MF_ERR_PARSE, "property list nests deeper than %u levels", lim.depth);
     goto out;
 too_big:
     rc = mf_error_set(err, MF_ERR_PARSE,
                       "binary property list expands to more than %u values (shared objects)",
-                      MAX_NODES);
+                      (unsigned)lim.values);
 out:
     free(state);
     free(total);
@@ -213,10 +255,15 @@ out:
 /* ---------------------------------------------------------------- XML guard */
 
 /* An upper bound of the <array>/<dict> nesting. Tags inside comments or CDATA are
- * counted too, which can only make the estimate larger. */
-static mf_code xml_guard(const char *s, size_t len, mf_error *err)
+ * counted too, which can only make the estimate larger. XML may not contain NUL, and
+ * libplist would keep it inside a string (cutting it for every C reader), so a NUL
+ * byte is refused; the caller has dropped trailing ones. */
+static mf_code xml_guard(const char *s, size_t len, limits lim, mf_error *err)
 {
-    long depth = 0;
+    if (memchr(s, '\0', len))
+        return mf_error_set(err, MF_ERR_PARSE,
+                            "property list has a NUL character inside (not allowed in XML)");
+    unsigned long depth = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] != '<')
             continue;
@@ -244,19 +291,77 @@ static mf_code xml_guard(const char *s, size_t len, mf_error *err)
                 depth--;
         } else if (!selfclose &&
                    (n == left || p[n] == '>' || p[n] == '/' || isspace((unsigned char)p[n]))) {
-            if (++depth > MF_PLIST_MAX_DEPTH)
-                return mf_error_set(err, MF_ERR_PARSE, "property list nests deeper than %d levels",
-                                    MF_PLIST_MAX_DEPTH);
+            if (++depth > lim.depth)
+                return mf_error_set(err, MF_ERR_PARSE, "property list nests deeper than %u levels",
+                                    lim.depth);
         }
     }
     return MF_OK;
 }
 
+/* After libplist has read an XML plist: count its values (dict keys too) against the
+ * limit, measure its depth in levels the way the binary guard does (the value at the
+ * bottom counts, which xml_guard's container count cannot see), and check once more
+ * that no string holds a NUL. Recursion is bounded by xml_guard's estimate. */
+static mf_code xml_measure(plist_t n, unsigned level, limits lim, uint32_t *values, mf_error *err)
+{
+    if (level > lim.depth)
+        return mf_error_set(err, MF_ERR_PARSE, "property list nests deeper than %u levels",
+                            lim.depth);
+    if (++*values > lim.values)
+        return mf_error_set(err, MF_ERR_PARSE, "property list has more than %u values",
+                            (unsigned)lim.values);
+    mf_code rc = MF_OK;
+    switch (plist_get_node_type(n)) {
+    case PLIST_STRING: {
+        uint64_t slen = 0;
+        const char *s = plist_get_string_ptr(n, &slen);
+        if (s && strlen(s) != slen)
+            return mf_error_set(err, MF_ERR_PARSE,
+                                "property list has a string containing a NUL character");
+        return MF_OK;
+    }
+    case PLIST_ARRAY: {
+        uint32_t cnt = plist_array_get_size(n);
+        for (uint32_t i = 0; rc == MF_OK && i < cnt; i++)
+            rc = xml_measure(plist_array_get_item(n, i), level + 1, lim, values, err);
+        return rc;
+    }
+    case PLIST_DICT: {
+        plist_dict_iter it = NULL;
+        plist_dict_new_iter(n, &it);
+        if (!it)
+            return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+        for (;;) {
+            char *key = NULL;
+            plist_t v = NULL;
+            plist_dict_next_item(n, it, &key, &v);
+            free(key);
+            if (!v)
+                break;
+            if (++*values > lim.values) {
+                rc = mf_error_set(err, MF_ERR_PARSE, "property list has more than %u values",
+                                  (unsigned)lim.values);
+                break;
+            }
+            if ((rc = xml_measure(v, level + 1, lim, values, err)) != MF_OK)
+                break;
+        }
+        free(it);
+        return rc;
+    }
+    default:
+        return MF_OK;
+    }
+}
+
 /* ---------------------------------------------------------------- parsing */
 
-mf_code mf_plist_parse(const char *data, size_t len, plist_t *out, mf_error *err)
+mf_code mf_plist_parse_limited(const char *data, size_t len, const mf_plist_limits *lim,
+                               plist_t *out, mf_error *err)
 {
     *out = NULL;
+    limits l = limits_of(lim);
     if (!data || len == 0)
         return mf_error_set(err, MF_ERR_PARSE, "empty file, expected a property list");
     if (len >= UINT32_MAX)
@@ -268,7 +373,7 @@ mf_code mf_plist_parse(const char *data, size_t len, plist_t *out, mf_error *err
                                 "binary property list version \"%.2s\" is not supported "
                                 "(only bplist00)",
                                 len >= 8 ? data + 6 : "?");
-        mf_code rc = bplist_guard(data, len, err);
+        mf_code rc = bplist_guard(data, len, l, err);
         if (rc != MF_OK)
             return rc;
         plist_from_bin(data, (uint32_t)len, &p);
@@ -278,16 +383,19 @@ mf_code mf_plist_parse(const char *data, size_t len, plist_t *out, mf_error *err
         *out = p;
         return MF_OK;
     }
-    /* XML: skip a UTF-8 byte order mark and leading white space. */
+    /* XML: skip a UTF-8 byte order mark and leading white space; drop trailing NULs
+     * (some writers terminate the file with one). */
     size_t i = 0;
     if (len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0)
         i = 3;
     while (i < len && isspace((unsigned char)data[i]))
         i++;
+    while (len > i && data[len - 1] == '\0')
+        len--;
     if (i == len || data[i] != '<')
         return mf_error_set(err, MF_ERR_PARSE,
                             "not a property list: neither binary (bplist00) nor XML");
-    mf_code rc = xml_guard(data + i, len - i, err);
+    mf_code rc = xml_guard(data + i, len - i, l, err);
     if (rc != MF_OK)
         return rc;
     /* libplist reads XML as a C string in places: give it a terminated copy. */
@@ -302,8 +410,18 @@ mf_code mf_plist_parse(const char *data, size_t len, plist_t *out, mf_error *err
         return mf_error_set(err, MF_ERR_PARSE,
                             "not a valid XML property list (syntax error, unknown element or "
                             "truncated)");
+    uint32_t values = 0;
+    if ((rc = xml_measure(p, 1, l, &values, err)) != MF_OK) {
+        plist_free(p);
+        return rc;
+    }
     *out = p;
     return MF_OK;
+}
+
+mf_code mf_plist_parse(const char *data, size_t len, plist_t *out, mf_error *err)
+{
+    return mf_plist_parse_limited(data, len, NULL, out, err);
 }
 
 mf_code mf_plist_load(const char *path, size_t cap, plist_t *out, mf_error *err)

@@ -11,21 +11,48 @@
 #include <plist/plist.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
-/* Deepest nesting of arrays and dicts mf_plist_parse accepts in an XML plist. Mail's
- * files nest four or five levels; the limit keeps libplist's recursive parser (and
- * ours) away from stack exhaustion on hostile input. */
+/* Deepest nesting mf_plist_parse accepts, in levels: each array or dict on the way down
+ * and the value at the bottom count one (a lone string is one level). An XML plist is
+ * also held to it by its <array>/<dict> tags before libplist's recursive parser sees
+ * it. Mail's files nest four or five levels; the limit keeps libplist's recursive
+ * parser (and ours) away from stack exhaustion on hostile input. */
 #define MF_PLIST_MAX_DEPTH 128
+/* Most values mf_plist_parse accepts: objects in a binary plist, values once its shared
+ * objects are expanded (libplist 2.2 copies a shared object once per reference), and
+ * values in a parsed XML plist (dict keys count). */
+#define MF_PLIST_MAX_VALUES 250000u
 
 /* Longest text mf_plist_text keeps from a plist value (longer values are cut at a
  * character boundary). No host name, user name or description needs more. */
 #define MF_PLIST_TEXT_MAX 1024
 
-/* Parse len bytes as an XML or binary plist. *out (caller frees with plist_free) is NULL
- * on failure, with MF_ERR_PARSE and a message ("not a valid binary property list",
- * "nesting deeper than 128 levels", ...). data need not be NUL-terminated. Empty input,
- * text that does not start with '<' (after a BOM and white space) and binary versions
- * other than bplist00 are refused. Inputs over 4 GiB give MF_ERR_TOOBIG. */
+/* Tighter limits for mf_plist_parse_limited than the whole-file defaults. A field that
+ * is 0 or above the default (MF_PLIST_MAX_DEPTH, MF_PLIST_MAX_VALUES) means the
+ * default: limits can only be tightened. */
+typedef struct mf_plist_limits {
+    unsigned max_depth;  /* as MF_PLIST_MAX_DEPTH */
+    uint32_t max_values; /* as MF_PLIST_MAX_VALUES */
+} mf_plist_limits;
+
+/* Parse len bytes as an XML or binary plist, measuring the input first so libplist 2.2
+ * never sees what it handles badly. *out (caller frees with plist_free) is NULL on
+ * failure, with MF_ERR_PARSE and a message ("not a valid binary property list",
+ * "property list nests deeper than 128 levels", ...). data need not be NUL-terminated.
+ * Refused: empty input; text that does not start with '<' (after a BOM and white
+ * space); binary versions other than bplist00; a binary plist whose trailer, offsets or
+ * references are out of range, with a reference loop, with more objects than
+ * max_values or that would expand to more than max_values values; nesting deeper than
+ * max_depth; an XML plist with more than max_values values; and a string containing a
+ * NUL character, always (libplist would silently cut it there, so "evil.example\0.good"
+ * would read as "evil.example"; XML may not contain NUL at all, so any NUL byte before
+ * the trailing ones is refused). Inputs of 4 GiB or more give MF_ERR_TOOBIG.
+ * lim may be NULL for the defaults. */
+mf_code mf_plist_parse_limited(const char *data, size_t len, const mf_plist_limits *lim,
+                               plist_t *out, mf_error *err);
+
+/* mf_plist_parse_limited with the defaults, for whole files. */
 mf_code mf_plist_parse(const char *data, size_t len, plist_t *out, mf_error *err);
 
 /* Read a file (capped at cap bytes) and parse it. Errors name the file; the code tells

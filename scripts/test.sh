@@ -19,7 +19,11 @@ run_suite() {
   echo "== test $dir"
   local label_args=()
   [[ -n "${MF_QUICK:-}" ]] && label_args=(-LE integration)
-  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600 "${label_args[@]}")
+  # A test that fails is run once more before the suite fails: the integration tests
+  # start real servers on a shared 2-core machine, and a second failure is a real one.
+  # Both attempts' output is kept in the log.
+  (cd "$dir" && ctest --output-on-failure -j"$jobs" --timeout 600 --repeat until-pass:2 \
+     "${label_args[@]}")
 }
 
 # Sanitizers: fail on the first UB report, detect leaks, keep going through the suite.

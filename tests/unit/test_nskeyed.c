@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "nskeyed.h"
+#include "plist_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,6 +525,29 @@ static void expect_blob(const void *data, size_t len, mf_code want, mf_nskeyed_k
     }
 }
 
+/* A blob the decoder must refuse as undecodable (MF_ERR_PARSE), with a message that
+ * starts "undecodable value: " and contains want. Also through the archive entry
+ * point, which shares the parsing. */
+static void expect_blob_msg(const void *data, size_t len, const char *want)
+{
+    mf_nskeyed_kind kind = (mf_nskeyed_kind)99;
+    mf_error err;
+    mf_error_clear(&err);
+    plist_t out = (plist_t)1;
+    mf_code rc = mf_nskeyed_decode_blob(&out, &kind, data, len, &err);
+    if (rc != MF_ERR_PARSE || strncmp(err.text, "undecodable value: ", 19) != 0 ||
+        !strstr(err.text, want))
+        fail_msg("decode_blob returned %d (%s), expected %d with \"%s\"", rc, err.text,
+                 MF_ERR_PARSE, want);
+    assert_null(out);
+    assert_int_equal(kind, MF_NSKEYED_NONE);
+    mf_error_clear(&err);
+    out = (plist_t)1;
+    assert_int_equal(mf_nskeyed_decode_mem(&out, data, len, &err), MF_ERR_PARSE);
+    assert_null(out);
+    assert_non_null(strstr(err.text, want));
+}
+
 static void test_blob_archive_plain_plist_text(void **state)
 {
     (void)state;
@@ -668,9 +692,10 @@ static void test_blob_binary_plist_guard(void **state)
     assert_int_equal(plist_array_get_size(out), 2);
     plist_free(out);
     free(b);
-    /* 40 levels of two references each: 2^40 values if expanded. Refused quickly. */
+    /* 40 levels of two references each: 2^40 values if expanded. Refused quickly (by
+     * the guard shared with plist_util, which reports every refusal as MF_ERR_PARSE). */
     b = nested_bplist(40, 2, false, &n);
-    expect_blob(b, n, MF_ERR_INVALID, MF_NSKEYED_NONE, &out);
+    expect_blob_msg(b, n, "expands to more than 20000 values");
     free(b);
     /* An array that contains itself. */
     b = nested_bplist(1, 1, true, &n);
@@ -697,12 +722,12 @@ static void test_strings_with_nul(void **state)
         'b', 'p', 'l',  'i', 's', 't', '0', '0', 0x5B, 'e', 'v', 'i', 'l', '.', 'c', 'o', 'm', 0,
         'o', 'k', 0x08, 0,   0,   0,   0,   0,   0,    1,   1,   0,   0,   0,   0,   0,   0,   0,
         1,   0,   0,    0,   0,   0,   0,   0,   0,    0,   0,   0,   0,   0,   0,   0,   0x14};
-    expect_blob(ascii, sizeof(ascii), MF_ERR_INVALID, MF_NSKEYED_NONE, &out);
+    expect_blob_msg(ascii, sizeof(ascii), "NUL");
     static const unsigned char utf16[] = {
         'b', 'p', 'l', 'i', 's', 't', '0', '0', 0x63, 0, 'a', 0, 0, 0, 'b', 0x08,
         0,   0,   0,   0,   0,   0,   1,   1,   0,    0, 0,   0, 0, 0, 0,   1,
         0,   0,   0,   0,   0,   0,   0,   0,   0,    0, 0,   0, 0, 0, 0,   0x0F};
-    expect_blob(utf16, sizeof(utf16), MF_ERR_INVALID, MF_NSKEYED_NONE, &out);
+    expect_blob_msg(utf16, sizeof(utf16), "NUL");
     /* Without the NUL the same layout is fine: the check is not over-eager. */
     unsigned char ok[sizeof(ascii)];
     memcpy(ok, ascii, sizeof(ok));
@@ -710,6 +735,166 @@ static void test_strings_with_nul(void **state)
     expect_blob(ok, sizeof(ok), MF_OK, MF_NSKEYED_PLIST, &out);
     assert_string_equal(str(out), "evil.com.ok");
     plist_free(out);
+}
+
+/* ---- the shared plist guard, as ZVALUEs see it ---- */
+
+static unsigned char *read_corpus(const char *name, size_t *len)
+{
+    /* MF_TEST_DATA_DIR is tests/data (which need not exist): the corpus is beside it. */
+    char path[1024];
+    const char *dir = MF_TEST_DATA_DIR;
+    size_t dl = strlen(dir);
+    assert_true(dl > 5 && strcmp(dir + dl - 5, "/data") == 0);
+    snprintf(path, sizeof(path), "%.*s/fuzz/corpus/fuzz_nskeyed/%s", (int)(dl - 5), dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        fail_msg("cannot open %s", path);
+    unsigned char *b = malloc(4096);
+    assert_non_null(b);
+    *len = fread(b, 1, 4096, f);
+    fclose(f);
+    assert_true(*len > 0 && *len < 4096);
+    return b;
+}
+
+static void test_zvalue_cap_is_tighter_than_whole_files(void **state)
+{
+    (void)state;
+    plist_t out;
+    size_t n;
+    /* 13 levels of two references: 2^14 - 1 = 16383 values, under the ZVALUE cap. */
+    unsigned char *b = nested_bplist(13, 2, false, &n);
+    expect_blob(b, n, MF_OK, MF_NSKEYED_PLIST, &out);
+    plist_free(out);
+    free(b);
+    /* 14 levels: 32767 values. Too many for a ZVALUE, fine for a whole file. */
+    b = nested_bplist(14, 2, false, &n);
+    expect_blob_msg(b, n, "expands to more than 20000 values");
+    mf_error err;
+    assert_int_equal(mf_plist_parse((const char *)b, n, &out, &err), MF_OK);
+    plist_free(out);
+    free(b);
+}
+
+static void test_regress_expansion_corpus(void **state)
+{
+    (void)state;
+    /* Fuzzer finds that expand to 131071 values (once seconds and hundreds of MB under
+     * ASan): refused by the ZVALUE limits before libplist sees them. */
+    static const char *const names[] = {"regress-expansion-7bb5accd",
+                                        "regress-expansion-a2bb8a99"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t n;
+        unsigned char *b = read_corpus(names[i], &n);
+        expect_blob_msg(b, n, "expands to more than 20000 values");
+        free(b);
+    }
+    /* And the 2^41 bomb the corpus started with. */
+    size_t n;
+    unsigned char *b = read_corpus("shared_refs_bomb.bplist", &n);
+    expect_blob_msg(b, n, "expands to more than");
+    free(b);
+}
+
+/* An XML plist of `arrays` nested arrays around one string. */
+static char *nested_xml(int arrays, const char *leaf, size_t *len)
+{
+    size_t cap = (size_t)arrays * 16 + strlen(leaf) + 128, n = 0;
+    char *s = malloc(cap);
+    assert_non_null(s);
+    n += (size_t)snprintf(s + n, cap - n, "<?xml version=\"1.0\"?><plist version=\"1.0\">");
+    for (int i = 0; i < arrays; i++)
+        n += (size_t)snprintf(s + n, cap - n, "<array>");
+    n += (size_t)snprintf(s + n, cap - n, "<string>%s</string>", leaf);
+    for (int i = 0; i < arrays; i++)
+        n += (size_t)snprintf(s + n, cap - n, "</array>");
+    n += (size_t)snprintf(s + n, cap - n, "</plist>");
+    *len = n;
+    return s;
+}
+
+static void test_zvalue_depth_binary_and_xml(void **state)
+{
+    (void)state;
+    plist_t out;
+    size_t n;
+    /* MF_NSKEYED_MAX_DEPTH levels below the root are fine, one more is not, whether the
+     * plist is binary or XML (XML used to reach libplist with no depth check). */
+    unsigned char *b = nested_bplist(MF_NSKEYED_MAX_DEPTH, 1, false, &n);
+    expect_blob(b, n, MF_OK, MF_NSKEYED_PLIST, &out);
+    plist_free(out);
+    free(b);
+    b = nested_bplist(MF_NSKEYED_MAX_DEPTH + 1, 1, false, &n);
+    expect_blob_msg(b, n, "deeper than");
+    free(b);
+
+    char *x = nested_xml(MF_NSKEYED_MAX_DEPTH, "x", &n);
+    expect_blob(x, n, MF_OK, MF_NSKEYED_PLIST, &out);
+    plist_free(out);
+    free(x);
+    x = nested_xml(MF_NSKEYED_MAX_DEPTH + 1, "x", &n);
+    expect_blob_msg(x, n, "deeper than");
+    free(x);
+    x = nested_xml(10000, "x", &n);
+    expect_blob_msg(x, n, "deeper than");
+    free(x);
+}
+
+static void test_zvalue_xml_values_and_nul(void **state)
+{
+    (void)state;
+    plist_t out;
+    /* More values than the cap in an XML plist. */
+    size_t cap = 64 + (MF_NSKEYED_MAX_PLIST_NODES + 1) * 7 + 64, n = 0;
+    char *x = malloc(cap);
+    assert_non_null(x);
+    n += (size_t)snprintf(x + n, cap - n, "<plist><array>");
+    for (unsigned i = 0; i < MF_NSKEYED_MAX_PLIST_NODES; i++)
+        n += (size_t)snprintf(x + n, cap - n, "<true/>");
+    n += (size_t)snprintf(x + n, cap - n, "</array></plist>");
+    expect_blob_msg(x, n, "more than 20000 values");
+    /* One fewer value (the array itself counts) is fine. */
+    n = 0;
+    n += (size_t)snprintf(x + n, cap - n, "<plist><array>");
+    for (unsigned i = 0; i + 1 < MF_NSKEYED_MAX_PLIST_NODES; i++)
+        n += (size_t)snprintf(x + n, cap - n, "<true/>");
+    n += (size_t)snprintf(x + n, cap - n, "</array></plist>");
+    expect_blob(x, n, MF_OK, MF_NSKEYED_PLIST, &out);
+    assert_int_equal(plist_array_get_size(out), MF_NSKEYED_MAX_PLIST_NODES - 1);
+    plist_free(out);
+    free(x);
+
+    /* A raw NUL inside an XML string: libplist 2.2 keeps it, so every C reader would
+     * see "evil.example" only. */
+    static const char nul_xml[] = "<plist><string>evil.example\0.good</string></plist>";
+    expect_blob_msg(nul_xml, sizeof(nul_xml) - 1, "NUL");
+}
+
+static void test_nul_inside_archive(void **state)
+{
+    (void)state;
+    /* The NUL hides in an NS.string of a binary archive, not at the top. */
+    plist_t o = new_objects();
+    uint64_t cls = add_class(o, "NSString");
+    plist_t w = plist_new_dict();
+    plist_dict_set_item(w, "NS.string", plist_new_string("smtp.example.comXgood"));
+    plist_dict_set_item(w, "$class", plist_new_uid(cls));
+    plist_t a = make_archive(o, add(o, w));
+    size_t n;
+    char *b = to_bin(a, &n);
+    plist_t out;
+    expect_blob(b, n, MF_OK, MF_NSKEYED_ARCHIVE, &out);
+    assert_string_equal(str(out), "smtp.example.comXgood");
+    plist_free(out);
+    size_t at = 0;
+    while (at + 4 <= n && memcmp(b + at, "comX", 4) != 0)
+        at++;
+    assert_true(at + 4 <= n);
+    b[at + 3] = '\0';
+    expect_blob_msg(b, n, "NUL");
+    free(b);
+    plist_free(a);
 }
 
 int main(void)
@@ -734,6 +919,11 @@ int main(void)
         cmocka_unit_test(test_blob_undecodable),
         cmocka_unit_test(test_blob_binary_plist_guard),
         cmocka_unit_test(test_strings_with_nul),
+        cmocka_unit_test(test_zvalue_cap_is_tighter_than_whole_files),
+        cmocka_unit_test(test_regress_expansion_corpus),
+        cmocka_unit_test(test_zvalue_depth_binary_and_xml),
+        cmocka_unit_test(test_zvalue_xml_values_and_nul),
+        cmocka_unit_test(test_nul_inside_archive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -302,6 +302,170 @@ static void test_depth_and_expansion_limits(void **state)
     free(b);
 }
 
+/* ---------------------------------------------------------------- shared guard */
+
+/* Replace the first occurrence of `find` in b (len bytes) with `repl` (same length). */
+static void patch(char *b, size_t len, const char *find, const char *repl, size_t n)
+{
+    for (size_t i = 0; i + n <= len; i++)
+        if (memcmp(b + i, find, n) == 0) {
+            memcpy(b + i, repl, n);
+            return;
+        }
+    fail_msg("\"%s\" not found", find);
+}
+
+static void expect_refused(const char *data, size_t len, const mf_plist_limits *lim,
+                           const char *want)
+{
+    mf_error err;
+    mf_error_clear(&err);
+    plist_t p = (plist_t)1;
+    mf_code rc = mf_plist_parse_limited(data, len, lim, &p, &err);
+    if (rc != MF_ERR_PARSE || !strstr(err.text, want))
+        fail_msg("returned %d (%s), expected MF_ERR_PARSE with \"%s\"", rc, err.text, want);
+    assert_null(p);
+}
+
+static void test_strings_with_nul_refused(void **state)
+{
+    (void)state;
+    mf_error err;
+    plist_t p = NULL;
+    /* A string value and a dict key in a binary plist, each hiding a NUL: libplist 2.2
+     * would cut them ("evil.example" only). */
+    plist_t d = plist_new_dict();
+    plist_dict_set_item(d, "SMTPHost", plist_new_string("evil.exampleQ.good"));
+    plist_dict_set_item(d, "keyQhidden", plist_new_string("v"));
+    size_t bl;
+    char *bin = to_bin(d, &bl);
+    assert_int_equal(mf_plist_parse(bin, bl, &p, &err), MF_OK);
+    plist_free(p);
+    char *b1 = malloc(bl);
+    memcpy(b1, bin, bl);
+    patch(b1, bl, "exampleQ", "example\0", 8);
+    expect_refused(b1, bl, NULL, "NUL");
+    memcpy(b1, bin, bl);
+    patch(b1, bl, "keyQ", "key\0", 4);
+    expect_refused(b1, bl, NULL, "NUL");
+    free(b1);
+    plist_to_bin_free(bin);
+    plist_free(d);
+
+    /* The same as UTF-16 (type 6): "a", U+0000, "b". */
+    static const unsigned char utf16[] = {
+        'b', 'p', 'l', 'i', 's', 't', '0', '0', 0x63, 0, 'a', 0, 0, 0, 'b', 0x08,
+        0,   0,   0,   0,   0,   0,   1,   1,   0,    0, 0,   0, 0, 0, 0,   1,
+        0,   0,   0,   0,   0,   0,   0,   0,   0,    0, 0,   0, 0, 0, 0,   0x0F};
+    expect_refused((const char *)utf16, sizeof(utf16), NULL, "NUL");
+    /* A string whose length runs past the object area. */
+    unsigned char longer[sizeof(utf16)];
+    memcpy(longer, utf16, sizeof(longer));
+    longer[8] = 0x6E; /* 14 UTF-16 units */
+    expect_refused((const char *)longer, sizeof(longer), NULL, "corrupt");
+
+    /* XML may not contain NUL; libplist 2.2 would keep it inside the string. */
+    static const char xml[] = "<plist><dict><key>SMTPHost</key>"
+                              "<string>evil.example\0.good</string></dict></plist>";
+    expect_refused(xml, sizeof(xml) - 1, NULL, "NUL");
+    /* Trailing NULs after the document are dropped, not refused. */
+    static const char trailing[] = "<plist><string>ok</string></plist>\0\0";
+    assert_int_equal(mf_plist_parse(trailing, sizeof(trailing) - 1, &p, &err), MF_OK);
+    assert_string_equal(plist_get_string_ptr(p, NULL), "ok");
+    plist_free(p);
+}
+
+static char *read_corpus(const char *target, const char *name, size_t *len)
+{
+    /* MF_TEST_DATA_DIR is tests/data (which need not exist): the corpus is beside it. */
+    const char *dir = MF_TEST_DATA_DIR;
+    size_t dl = strlen(dir);
+    assert_true(dl > 5 && strcmp(dir + dl - 5, "/data") == 0);
+    char path[1024];
+    snprintf(path, sizeof(path), "%.*s/fuzz/corpus/%s/%s", (int)(dl - 5), dir, target, name);
+    char *data = NULL;
+    mf_error err;
+    if (mf_file_read(path, 1 << 20, &data, len, &err) != MF_OK)
+        fail_msg("cannot read %s: %s", path, err.text);
+    return data;
+}
+
+static void test_expansion_bombs(void **state)
+{
+    (void)state;
+    /* Real bombs from the fuzz corpora: 2^40 and 2^41 values once expanded. */
+    size_t n;
+    char *b = read_corpus("fuzz_plist_model", "expansion_bomb.bin", &n);
+    expect_refused(b, n, NULL, "expands to more than 250000 values");
+    free(b);
+    b = read_corpus("fuzz_nskeyed", "shared_refs_bomb.bplist", &n);
+    expect_refused(b, n, NULL, "expands to more than 250000 values");
+    free(b);
+    /* 131071 values: under the whole-file cap, over a 20000 cap (the ZVALUE one). */
+    mf_plist_limits lim = {.max_values = 20000};
+    b = read_corpus("fuzz_nskeyed", "regress-expansion-7bb5accd", &n);
+    expect_refused(b, n, &lim, "expands to more than 20000 values");
+    free(b);
+}
+
+static void test_limits(void **state)
+{
+    (void)state;
+    mf_error err;
+    plist_t p = NULL;
+    size_t len;
+    /* Depth in levels: a chain of 10 objects is 10 levels. */
+    mf_plist_limits lim = {.max_depth = 10};
+    unsigned char *b = chain_bplist(10, 1, &len);
+    assert_int_equal(mf_plist_parse_limited((char *)b, len, &lim, &p, &err), MF_OK);
+    plist_free(p);
+    free(b);
+    b = chain_bplist(11, 1, &len);
+    expect_refused((char *)b, len, &lim, "deeper than 10 levels");
+    assert_int_equal(mf_plist_parse((char *)b, len, &p, &err), MF_OK);
+    plist_free(p);
+    free(b);
+    /* Values: 2^10 - 1 nodes. */
+    lim = (mf_plist_limits){.max_values = 1000};
+    b = chain_bplist(10, 2, &len);
+    expect_refused((char *)b, len, &lim, "expands to more than 1000 values");
+    lim.max_values = 1023;
+    assert_int_equal(mf_plist_parse_limited((char *)b, len, &lim, &p, &err), MF_OK);
+    plist_free(p);
+    free(b);
+    /* More objects than values allowed, whether reachable or not. */
+    lim.max_values = 5;
+    b = chain_bplist(6, 1, &len);
+    expect_refused((char *)b, len, &lim, "6 objects, more than the limit of 5");
+    free(b);
+
+    /* XML: values counted after parsing (dict keys count), depth in levels. */
+    const char *x = "<plist><dict><key>a</key><true/><key>b</key><true/></dict></plist>";
+    lim = (mf_plist_limits){.max_values = 4};
+    expect_refused(x, strlen(x), &lim, "more than 4 values");
+    lim.max_values = 5;
+    assert_int_equal(mf_plist_parse_limited(x, strlen(x), &lim, &p, &err), MF_OK);
+    plist_free(p);
+    lim = (mf_plist_limits){.max_depth = 1};
+    expect_refused(x, strlen(x), &lim, "deeper than 1 levels");
+    lim.max_depth = 2;
+    assert_int_equal(mf_plist_parse_limited(x, strlen(x), &lim, &p, &err), MF_OK);
+    plist_free(p);
+
+    /* Limits only tighten: asking for more than the defaults gets the defaults. */
+    lim = (mf_plist_limits){.max_depth = 100000, .max_values = 4000000000u};
+    b = chain_bplist(60000, 1, &len);
+    expect_refused((char *)b, len, &lim, "deeper than 128 levels");
+    free(b);
+    b = chain_bplist(40, 2, &len);
+    expect_refused((char *)b, len, &lim, "expands to more than 250000 values");
+    free(b);
+    /* NULL limits are the defaults. */
+    b = chain_bplist(40, 2, &len);
+    expect_refused((char *)b, len, NULL, "expands to more than 250000 values");
+    free(b);
+}
+
 static void test_text(void **state)
 {
     (void)state;
@@ -438,6 +602,9 @@ int main(void)
         cmocka_unit_test(test_parse_xml_and_binary),
         cmocka_unit_test(test_parse_refuses),
         cmocka_unit_test(test_depth_and_expansion_limits),
+        cmocka_unit_test(test_strings_with_nul_refused),
+        cmocka_unit_test(test_expansion_bombs),
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_text),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_issues),
