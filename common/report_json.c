@@ -238,9 +238,9 @@ static mf_code fail(dec *d, const char *key, mf_code code, const char *fmt, ...)
 
 enum { REQ = 1, NULLABLE = 2 };
 
-/* Fetch a string member. Absent or null gives *out = NULL (an error if REQ without
- * NULLABLE). */
-static mf_code get_str(dec *d, json_t *o, const char *key, int mode, char **out)
+/* Fetch a string member without copying it: *out points into the JSON value (valid
+ * while o is). Absent or null gives *out = NULL (an error if REQ without NULLABLE). */
+static mf_code get_cstr(dec *d, json_t *o, const char *key, int mode, const char **out)
 {
     *out = NULL;
     json_t *v = json_object_get(o, key);
@@ -256,7 +256,20 @@ static mf_code get_str(dec *d, json_t *o, const char *key, int mode, char **out)
         return fail(d, key, MF_ERR_TOOBIG, "string of %zu bytes is over the limit", n);
     if (memchr(json_string_value(v), '\0', n))
         return fail(d, key, MF_ERR_INVALID, "must not contain NUL characters");
-    *out = mf_strndup(json_string_value(v), n);
+    *out = json_string_value(v);
+    return MF_OK;
+}
+
+/* Fetch a string member as a copy the caller owns. Absent or null gives *out = NULL (an
+ * error if REQ without NULLABLE). */
+static mf_code get_str(dec *d, json_t *o, const char *key, int mode, char **out)
+{
+    *out = NULL;
+    const char *v = NULL;
+    mf_code rc = get_cstr(d, o, key, mode, &v);
+    if (rc != MF_OK || !v)
+        return rc;
+    *out = mf_strdup(v); /* no NUL inside (checked), so strdup copies all of it */
     return *out ? MF_OK : fail(d, key, MF_ERR_NOMEM, "out of memory");
 }
 
@@ -310,15 +323,20 @@ static mf_code get_strv(dec *d, json_t *o, const char *key, int mode, mf_strv *o
     json_t *e;
     json_array_foreach(v, i, e)
     {
-        char k[96];
-        snprintf(k, sizeof(k), "%s[%zu]", key, i);
+        const char *why = NULL;
+        mf_code code = MF_ERR_INVALID;
         if (!json_is_string(e))
-            return fail(d, k, MF_ERR_INVALID, "must be a string");
-        if (json_string_length(e) > FIELD_MAX ||
-            memchr(json_string_value(e), '\0', json_string_length(e)))
-            return fail(d, k, MF_ERR_INVALID, "string too long or contains NUL");
-        if (mf_strv_push(out, json_string_value(e)) != MF_OK)
-            return fail(d, k, MF_ERR_NOMEM, "out of memory");
+            why = "must be a string";
+        else if (json_string_length(e) > FIELD_MAX ||
+                 memchr(json_string_value(e), '\0', json_string_length(e)))
+            why = "string too long or contains NUL";
+        else if (mf_strv_push(out, json_string_value(e)) != MF_OK)
+            why = "out of memory", code = MF_ERR_NOMEM;
+        if (why) { /* the element's path is formatted only for the error */
+            char k[96];
+            snprintf(k, sizeof(k), "%s[%zu]", key, i);
+            return fail(d, k, code, "%s", why);
+        }
     }
     return MF_OK;
 }
@@ -338,20 +356,16 @@ static mf_code get_obj(dec *d, json_t *o, const char *key, int mode, json_t **ou
     return MF_OK;
 }
 
-/* Decode an enum word through a parse function. */
+/* Decode an enum word through a parse function (the word is not copied). */
 #define GET_ENUM(d, o, key, type, parsefn, out)                                                   \
     do {                                                                                          \
-        char *w_ = NULL;                                                                          \
-        mf_code rc_ = get_str((d), (o), (key), REQ, &w_);                                         \
+        const char *w_ = NULL;                                                                    \
+        mf_code rc_ = get_cstr((d), (o), (key), REQ, &w_);                                        \
         if (rc_ != MF_OK)                                                                         \
             return rc_;                                                                           \
         type v_;                                                                                  \
-        if (!parsefn(w_, &v_)) {                                                                  \
-            rc_ = fail((d), (key), MF_ERR_INVALID, "unknown value \"%.64s\"", w_);               \
-            free(w_);                                                                             \
-            return rc_;                                                                           \
-        }                                                                                         \
-        free(w_);                                                                                 \
+        if (!parsefn(w_, &v_))                                                                    \
+            return fail((d), (key), MF_ERR_INVALID, "unknown value \"%.64s\"", w_);              \
         *(out) = v_;                                                                              \
     } while (0)
 
@@ -373,15 +387,43 @@ static mf_code get_flags(dec *d, json_t *o, unsigned *out)
     return rc;
 }
 
+/* Append s to d->path at *len, truncating like snprintf would at the buffer's end. */
+static void path_put(dec *d, size_t *len, const char *s)
+{
+    size_t room = sizeof(d->path) - 1 - *len;
+    size_t n = strlen(s);
+    if (n > room)
+        n = room;
+    memcpy(d->path + *len, s, n);
+    *len += n;
+    d->path[*len] = '\0';
+}
+
+/* Save d->path into saved and extend it with ".name" (or "name" at the top) and "[idx]"
+ * unless idx is (size_t)-1. Built by hand: this runs for every array element. */
 static void push_path(dec *d, const char *name, size_t idx, char *saved, size_t savedsz)
 {
-    mf_strlcpy(saved, d->path, savedsz);
-    char tmp[MF_ERROR_FIELD_MAX];
-    if (idx == (size_t)-1)
-        snprintf(tmp, sizeof(tmp), "%s%s%s", d->path, d->path[0] ? "." : "", name);
-    else
-        snprintf(tmp, sizeof(tmp), "%s%s%s[%zu]", d->path, d->path[0] ? "." : "", name, idx);
-    mf_strlcpy(d->path, tmp, sizeof(d->path));
+    size_t len = strlen(d->path);
+    if (len < savedsz) {
+        memcpy(saved, d->path, len + 1);
+    } else {
+        mf_strlcpy(saved, d->path, savedsz);
+    }
+    if (len)
+        path_put(d, &len, ".");
+    path_put(d, &len, name);
+    if (idx != (size_t)-1) {
+        char num[3 * sizeof(size_t) + 3];
+        char *p = num + sizeof(num);
+        *--p = '\0';
+        *--p = ']';
+        do {
+            *--p = (char)('0' + idx % 10);
+            idx /= 10;
+        } while (idx);
+        *--p = '[';
+        path_put(d, &len, p);
+    }
 }
 
 static mf_code dec_source(dec *d, json_t *o, mf_source *s)
@@ -768,6 +810,266 @@ out:
     return MF_OK;
 }
 
+/* ------------------------------------------------------------ fast parse
+ *
+ * Jansson's reader goes one byte at a time through several function calls, and was half
+ * of the ingest's instructions. fast_parse reads the common, plain subset of JSON in one
+ * pass and builds the same Jansson tree json_loadb(JSON_REJECT_DUPLICATES) would build.
+ * It gives up (returns NULL) on anything outside that subset, and the caller then asks
+ * json_loadb, which decides and words every error: so fast_parse never has to reject
+ * a document itself, only to accept nothing json_loadb would refuse or read
+ * differently. The subset: a top-level object; objects, arrays, true, false, null;
+ * strings of printable ASCII with the escapes \" \\ \/ \b \f \n \r \t (no \u, no byte
+ * over 0x7f, no control character); integers of at most 18 digits (no fraction or
+ * exponent: reals go to Jansson); no repeated key in an object; nesting up to
+ * FAST_MAX_DEPTH. */
+#if defined(JANSSON_VERSION_HEX) && JANSSON_VERSION_HEX >= 0x020e00
+#define FAST_MAX_DEPTH 64
+
+typedef struct fastp {
+    const unsigned char *p, *end;
+    char *tmp; /* unescaped strings */
+    size_t tmpcap;
+} fastp;
+
+static void fast_ws(fastp *f)
+{
+    while (f->p < f->end && (*f->p == ' ' || *f->p == '\n' || *f->p == '\r' || *f->p == '\t'))
+        f->p++;
+}
+
+/* A string at f->p (after its opening quote). *out, *outlen: its bytes, pointing into the
+ * input when it has no escape, else into f->tmp. false: outside the subset. */
+static bool fast_str(fastp *f, const char **out, size_t *outlen)
+{
+    const unsigned char *s = f->p;
+    while (s < f->end && *s != '"' && *s != '\\' && *s >= 0x20 && *s < 0x80)
+        s++;
+    if (s >= f->end || (*s != '"' && *s != '\\'))
+        return false;
+    if (*s == '"') {
+        *out = (const char *)f->p;
+        *outlen = (size_t)(s - f->p);
+        f->p = s + 1;
+        return true;
+    }
+    /* With escapes: copy into tmp, which is never longer than the input. */
+    size_t most = (size_t)(f->end - f->p);
+    if (f->tmpcap < most + 1) {
+        char *t = realloc(f->tmp, most + 1);
+        if (!t)
+            return false;
+        f->tmp = t;
+        f->tmpcap = most + 1;
+    }
+    size_t n = 0;
+    s = f->p;
+    while (s < f->end && *s != '"') {
+        unsigned char c = *s++;
+        if (c < 0x20 || c >= 0x80)
+            return false;
+        if (c == '\\') {
+            if (s >= f->end)
+                return false;
+            switch (*s++) {
+            case '"': c = '"'; break;
+            case '\\': c = '\\'; break;
+            case '/': c = '/'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            default: return false; /* \u and invalid escapes: Jansson's call */
+            }
+        }
+        f->tmp[n++] = (char)c;
+    }
+    if (s >= f->end)
+        return false;
+    *out = f->tmp;
+    *outlen = n;
+    f->p = s + 1;
+    return true;
+}
+
+static json_t *fast_value(fastp *f, int depth);
+
+static json_t *fast_object(fastp *f, int depth)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    fast_ws(f);
+    if (f->p < f->end && *f->p == '}') {
+        f->p++;
+        return o;
+    }
+    for (;;) {
+        const char *k;
+        size_t klen;
+        if (f->p >= f->end || *f->p != '"')
+            break;
+        f->p++;
+        if (!fast_str(f, &k, &klen))
+            break;
+        /* The key may live in f->tmp, which the value may reuse: copy it first when so. */
+        char kbuf[128];
+        char *kheap = NULL;
+        if (k == f->tmp) {
+            if (klen < sizeof(kbuf)) {
+                memcpy(kbuf, k, klen);
+                k = kbuf;
+            } else {
+                kheap = malloc(klen);
+                if (!kheap)
+                    break;
+                memcpy(kheap, k, klen);
+                k = kheap;
+            }
+        }
+        bool ok = json_object_getn(o, k, klen) == NULL; /* a repeated key: Jansson's call */
+        if (ok) {
+            fast_ws(f);
+            ok = f->p < f->end && *f->p == ':';
+        }
+        json_t *v = NULL;
+        if (ok) {
+            f->p++;
+            v = fast_value(f, depth);
+            ok = v && json_object_setn_new_nocheck(o, k, klen, v) == 0;
+        }
+        free(kheap);
+        if (!ok)
+            break;
+        fast_ws(f);
+        if (f->p < f->end && *f->p == '}') {
+            f->p++;
+            return o;
+        }
+        if (f->p >= f->end || *f->p != ',')
+            break;
+        f->p++;
+        fast_ws(f);
+    }
+    json_decref(o);
+    return NULL;
+}
+
+static json_t *fast_array(fastp *f, int depth)
+{
+    json_t *a = json_array();
+    if (!a)
+        return NULL;
+    fast_ws(f);
+    if (f->p < f->end && *f->p == ']') {
+        f->p++;
+        return a;
+    }
+    for (;;) {
+        json_t *v = fast_value(f, depth);
+        if (!v || json_array_append_new(a, v) != 0)
+            break;
+        fast_ws(f);
+        if (f->p < f->end && *f->p == ']') {
+            f->p++;
+            return a;
+        }
+        if (f->p >= f->end || *f->p != ',')
+            break;
+        f->p++;
+    }
+    json_decref(a);
+    return NULL;
+}
+
+/* The literal word at f->p, not followed by another letter (Jansson reads words whole). */
+static bool fast_word(fastp *f, const char *w, size_t n)
+{
+    if ((size_t)(f->end - f->p) < n || memcmp(f->p, w, n) != 0)
+        return false;
+    const unsigned char *q = f->p + n;
+    if (q < f->end && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')))
+        return false;
+    f->p = q;
+    return true;
+}
+
+static json_t *fast_value(fastp *f, int depth)
+{
+    fast_ws(f);
+    if (f->p >= f->end)
+        return NULL;
+    unsigned char c = *f->p;
+    if (c == '{' || c == '[') {
+        if (depth >= FAST_MAX_DEPTH)
+            return NULL;
+        f->p++;
+        return c == '{' ? fast_object(f, depth + 1) : fast_array(f, depth + 1);
+    }
+    if (c == '"') {
+        const char *s;
+        size_t n;
+        f->p++;
+        return fast_str(f, &s, &n) ? json_stringn_nocheck(s, n) : NULL;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+        const unsigned char *q = f->p;
+        bool neg = *q == '-';
+        if (neg)
+            q++;
+        const unsigned char *digits = q;
+        long long x = 0;
+        while (q < f->end && *q >= '0' && *q <= '9' && q - digits < 18)
+            x = x * 10 + (*q++ - '0');
+        size_t nd = (size_t)(q - digits);
+        /* Not an 18-digit-or-shorter integer without a leading zero: Jansson's call. */
+        if (nd == 0 || (digits[0] == '0' && nd > 1) ||
+            (q < f->end && ((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' || *q == 'E')))
+            return NULL;
+        f->p = q;
+        return json_integer(neg ? -x : x);
+    }
+    if (fast_word(f, "true", 4))
+        return json_true();
+    if (fast_word(f, "false", 5))
+        return json_false();
+    if (fast_word(f, "null", 4))
+        return json_null();
+    return NULL;
+}
+
+/* The document, or NULL when it is not in the subset (or memory ran out). */
+static json_t *fast_parse(const char *data, size_t len)
+{
+    fastp f = {.p = (const unsigned char *)data, .end = (const unsigned char *)data + len};
+    fast_ws(&f);
+    json_t *root = NULL;
+    if (f.p < f.end && *f.p == '{') {
+        root = fast_value(&f, 0);
+        fast_ws(&f);
+        if (root && f.p != f.end) { /* trailing bytes: Jansson's call */
+            json_decref(root);
+            root = NULL;
+        }
+    }
+    free(f.tmp);
+    return root;
+}
+#else
+static json_t *fast_parse(const char *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    return NULL;
+}
+#endif
+
+json_t *mf_json_fast_load(const char *data, size_t len)
+{
+    return fast_parse(data, len);
+}
+
 mf_code mf_report_decode(mf_report **out, const char *data, size_t len, mf_error *err)
 {
     *out = NULL;
@@ -775,8 +1077,11 @@ mf_code mf_report_decode(mf_report **out, const char *data, size_t len, mf_error
         return mf_error_set(err, MF_ERR_TOOBIG, "report of %zu bytes is over the limit of %d",
                             len, MF_REPORT_MAX_BYTES);
     json_error_t je;
-    /* JSON_REJECT_DUPLICATES: two "port" members in one object is an attack or a bug. */
-    json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+    /* JSON_REJECT_DUPLICATES: two "port" members in one object is an attack or a bug.
+     * fast_parse reads the usual documents; whatever it leaves goes to Jansson. */
+    json_t *root = fast_parse(data, len);
+    if (!root)
+        root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
         if (err) {
             mf_error_set(err, MF_ERR_PARSE, "invalid JSON: %s", je.text);

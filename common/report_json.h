@@ -23,6 +23,13 @@ char *mf_report_encode(const mf_report *r, int pretty);
  * names the field path (servers[2].port) or the line and column of a syntax error. */
 mf_code mf_report_decode(mf_report **out, const char *data, size_t len, mf_error *err);
 
+/* The decoder's fast reader on its own, for the differential fuzz target: a Jansson tree
+ * for documents in the plain subset of JSON it handles, NULL for anything else (the
+ * decoder then asks json_loadb). Its contract is that whatever it accepts, json_loadb
+ * with JSON_REJECT_DUPLICATES accepts too and reads as an equal tree
+ * (tests/fuzz/fuzz_json_fast.c checks exactly that). New reference; NULL when declined. */
+json_t *mf_json_fast_load(const char *data, size_t len);
+
 /* Decode from an already parsed JSON object. */
 mf_code mf_report_from_json(mf_report **out, json_t *root, mf_error *err);
 
