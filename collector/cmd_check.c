@@ -34,6 +34,7 @@ void mf_eval_cli_init(mf_eval_cli *c, const char *command)
     c->command = command;
     c->fail_on = MF_SEV_INFO;
     c->as_of = (int64_t)time(NULL);
+    c->jobs = mf_eval_threads_default();
 }
 
 static int usage_error(const mf_eval_cli *c, const char *option, const char *value,
@@ -54,6 +55,11 @@ int mf_eval_cli_option(mf_eval_cli *c, const char *name, const char *arg)
         c->json_path = arg;
     } else if (strcmp(name, "dump-facts") == 0) {
         c->dump_path = arg;
+    } else if (strcmp(name, "jobs") == 0) {
+        long long n;
+        if (mf_parse_long(arg, 1, 64, &n) != MF_OK)
+            return usage_error(c, "--jobs", arg, "a number of threads from 1 to 64");
+        c->jobs = (size_t)n;
     } else if (strcmp(name, "junit") == 0) { /* report writers: report_outputs.h */
         c->junit_path = arg;
     } else if (strcmp(name, "html") == 0) {
@@ -233,19 +239,6 @@ static mf_code add_input(mf_strv *files, const char *path)
     return rc;
 }
 
-/* Read and strictly decode one report file. */
-static mf_code read_report(const char *path, mf_report **out, mf_error *err)
-{
-    *out = NULL;
-    char *data = NULL;
-    size_t len = 0;
-    mf_code rc = mf_file_read(path, MF_REPORT_MAX_BYTES, &data, &len, err);
-    if (rc == MF_OK)
-        rc = mf_report_decode(out, data, len, err);
-    free(data);
-    return rc;
-}
-
 /* host id -> its latest report so far (open addressing). */
 typedef struct latest {
     char *host_id;
@@ -331,6 +324,57 @@ static int cmp_size(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Pass 1 of check: note each report's host (latest wins) or its failure. */
+typedef struct pass1 {
+    mf_eval_cli *cli;
+    const mf_strv *files;
+    host_map *hosts;
+    char *failed;     /* per file */
+    size_t *seq_file; /* file index of each submitted document */
+    size_t submitted;
+} pass1;
+
+static mf_code on_pass1(void *ctx, size_t seq, const char *label, const mf_report *r,
+                        const char *why, mf_error *err)
+{
+    pass1 *p = ctx;
+    size_t file = p->seq_file[seq];
+    if (!r) {
+        mf_log_error("%s: %s", label, why);
+        mf_results_input_error(p->cli->results, label, why);
+        p->failed[file] = 1;
+        return MF_OK;
+    }
+    bool replaced;
+    if (host_map_note(p->hosts, r, file, &replaced) != MF_OK)
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    return MF_OK;
+}
+
+/* Pass 2 of check, and report: the report writers learn about the host, then its results
+ * follow. */
+mf_code mf_eval_cli_on_report(void *ctx, size_t seq, const char *label, const mf_report *r,
+                              const char *why, mf_error *err)
+{
+    (void)seq;
+    mf_eval_cli *cli = ctx;
+    if (!r) {
+        mf_log_error("%s: %s", label, why);
+        mf_results_input_error(cli->results, label, why);
+        return MF_OK;
+    }
+    mf_code rc = mf_report_outputs_host(cli->outputs, r, err);
+    if (rc == MF_OK)
+        mf_results_input_ok(cli->results);
+    return rc;
+}
+
+static mf_code on_pass2(void *ctx, size_t seq, const char *label, const mf_report *r,
+                        const char *why, mf_error *err)
+{
+    return mf_eval_cli_on_report(ctx, seq, label, r, why, err);
+}
+
 /* ------------------------------------------------------------------ check */
 
 static void help(FILE *f)
@@ -339,7 +383,7 @@ static void help(FILE *f)
             "usage: mailfleet-collector check REPORT.json|DIR... --policy FILE\n"
             "                                 [--waivers FILE] [--json FILE]\n"
             "                                 [--fail-on SEVERITY] [--as-of DATE]\n"
-            "                                 [--dump-facts FILE]\n"
+            "                                 [--dump-facts FILE] [--jobs N]\n"
             "                                 [--junit FILE] [--junit-group-by host|rule]\n"
             "                                 [--html FILE] [--csv FILE] [--history FILE]\n"
             "\n"
@@ -363,6 +407,8 @@ static void help(FILE *f)
             "                      instead of now: waiver expiry and ages in days use it\n"
             "  --dump-facts FILE   write every entity's facts as JSON lines (for writing\n"
             "                      rules); - is stdout\n"
+            "  --jobs N            threads decoding and evaluating reports (default: the\n"
+            "                      CPUs, at most 8); results come out in file order anyway\n"
             "  -v, -q              more / less logging on stderr (-q: summary only when\n"
             "                      something failed)\n"
             "  -h, --help          this help\n"
@@ -384,6 +430,7 @@ static const struct option check_longopts[] = {
     {"junit", required_argument, NULL, 1006},   {"html", required_argument, NULL, 1007},
     {"csv", required_argument, NULL, 1008},     {"history", required_argument, NULL, 1009},
     {"junit-group-by", required_argument, NULL, 1010},
+    {"jobs", required_argument, NULL, 1011},
     {"verbose", no_argument, NULL, 'v'},        {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 };
@@ -395,7 +442,7 @@ int mf_cmd_check(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vqh", check_longopts, NULL)) != -1) {
-        if (c >= 1000 && c <= 1010) {
+        if (c >= 1000 && c <= 1011) {
             if (mf_eval_cli_option(&cli, check_longopts[c - 1000].name, optarg) < 0)
                 return MF_EXIT_USAGE;
             continue;
@@ -430,6 +477,7 @@ int mf_cmd_check(int argc, char **argv)
     mf_fleet *fleet = NULL;
     size_t *todo = NULL;
     char *failed = NULL;
+    mf_eval_pool *pool = NULL;
     mf_error err;
     mf_error_clear(&err);
     for (int i = optind; i < argc; i++)
@@ -455,12 +503,23 @@ int mf_cmd_check(int argc, char **argv)
         goto out;
     }
 
-    /* Pass 1: every report once: latest per host, fleet history. */
-    size_t skipped = 0;
-    for (size_t i = 0; i < files.n; i++) {
-        mf_report *r = NULL;
+    /* Pass 1: every report once (decoded by the pool's workers): latest per host, fleet
+     * history. */
+    pass1 p1 = {.cli = &cli, .files = &files, .hosts = &hosts, .failed = failed};
+    p1.seq_file = calloc(files.n + 1, sizeof(size_t));
+    if (!p1.seq_file) {
+        fprintf(stderr, "mailfleet-collector check: out of memory\n");
+        goto out;
+    }
+    mf_eval_pool_opts po = {.threads = cli.jobs, .evaluate = false,
+                            .fleet_history = fleet != NULL, .on_report = on_pass1, .ctx = &p1};
+    mf_code prc = mf_eval_pool_new(&pool, cli.policy, cli.waivers, cli.results, &cli.opts,
+                                   fleet, &po, &err);
+    for (size_t i = 0; prc == MF_OK && i < files.n; i++) {
+        char *data = NULL;
+        size_t len = 0;
         mf_error_clear(&err);
-        if (read_report(files.v[i], &r, &err) != MF_OK) {
+        if (mf_file_read(files.v[i], MF_REPORT_MAX_BYTES, &data, &len, &err) != MF_OK) {
             char msg[1024];
             mf_error_set_file(&err, "");
             mf_error_format(&err, msg, sizeof(msg));
@@ -469,16 +528,19 @@ int mf_cmd_check(int argc, char **argv)
             failed[i] = 1;
             continue;
         }
-        bool replaced;
-        mf_code mrc = host_map_note(&hosts, r, i, &replaced);
-        if (mrc == MF_OK && fleet)
-            mrc = mf_fleet_add_history(fleet, r, &err);
-        mf_report_free(r);
-        if (mrc != MF_OK) {
-            fprintf(stderr, "mailfleet-collector check: out of memory\n");
-            goto out;
-        }
+        p1.seq_file[p1.submitted++] = i;
+        prc = mf_eval_pool_submit_owned(pool, data, len, files.v[i], &err);
     }
+    if (prc == MF_OK)
+        prc = mf_eval_pool_finish(pool, &err);
+    mf_eval_pool_free(pool);
+    pool = NULL;
+    free(p1.seq_file);
+    if (prc != MF_OK) {
+        print_error(&cli, &err);
+        goto out;
+    }
+    size_t skipped = 0;
     todo = calloc(hosts.n + 1, sizeof(size_t));
     if (!todo) {
         fprintf(stderr, "mailfleet-collector check: out of memory\n");
@@ -495,29 +557,33 @@ int mf_cmd_check(int argc, char **argv)
     for (size_t i = 0; i < skipped; i++)
         mf_results_input_skipped(cli.results);
 
-    /* Pass 2: each host's latest report, evaluated and streamed. */
-    for (size_t k = 0; k < ntodo; k++) {
+    /* Pass 2: each host's latest report, evaluated by the workers, results streamed in
+     * file order. */
+    po = (mf_eval_pool_opts){.threads = cli.jobs, .evaluate = true,
+                             .fleet_latest = fleet != NULL, .on_report = on_pass2, .ctx = &cli};
+    prc = mf_eval_pool_new(&pool, cli.policy, cli.waivers, cli.results, &cli.opts, fleet, &po,
+                           &err);
+    for (size_t k = 0; prc == MF_OK && k < ntodo; k++) {
         const char *path = files.v[todo[k]];
-        mf_report *r = NULL;
+        char *data = NULL;
+        size_t len = 0;
         mf_error_clear(&err);
-        if (read_report(path, &r, &err) != MF_OK) {
-            /* It decoded a moment ago: the file changed under us. */
+        if (mf_file_read(path, MF_REPORT_MAX_BYTES, &data, &len, &err) != MF_OK) {
+            /* It was read a moment ago: the file changed under us. */
             char msg[1024];
             mf_error_set_file(&err, "");
             mf_results_input_error(cli.results, path, mf_error_format(&err, msg, sizeof(msg)));
             continue;
         }
-        mf_code erc = mf_report_outputs_host(cli.outputs, r, &err);
-        if (erc == MF_OK)
-            erc = mf_policy_eval_report(cli.policy, r, cli.waivers, cli.results, &cli.opts, &err);
-        if (erc == MF_OK && fleet)
-            erc = mf_fleet_add_latest(fleet, r, &err);
-        mf_report_free(r);
-        if (erc != MF_OK) {
-            print_error(&cli, &err);
-            goto out;
-        }
-        mf_results_input_ok(cli.results);
+        prc = mf_eval_pool_submit_owned(pool, data, len, path, &err);
+    }
+    if (prc == MF_OK)
+        prc = mf_eval_pool_finish(pool, &err);
+    mf_eval_pool_free(pool);
+    pool = NULL;
+    if (prc != MF_OK) {
+        print_error(&cli, &err);
+        goto out;
     }
     if (fleet) {
         if (mf_fleet_dropped(fleet)) {
@@ -534,6 +600,7 @@ int mf_cmd_check(int argc, char **argv)
     }
     status = mf_eval_cli_finish(&cli);
 out:
+    mf_eval_pool_free(pool);
     free(failed);
     free(todo);
     mf_fleet_free(fleet);

@@ -27,7 +27,7 @@ static void help(FILE *f)
     fprintf(f,
             "usage: mailfleet-collector report --db FILE --policy FILE [--waivers FILE]\n"
             "                                  [--json FILE] [--fail-on SEVERITY]\n"
-            "                                  [--as-of DATE] [--dump-facts FILE]\n"
+            "                                  [--as-of DATE] [--dump-facts FILE] [--jobs N]\n"
             "                                  [--junit FILE] [--junit-group-by host|rule]\n"
             "                                  [--html FILE] [--csv FILE] [--history FILE]\n"
             "\n"
@@ -51,6 +51,8 @@ static void help(FILE *f)
             "  --as-of DATE        evaluate as of this day (YYYY-MM-DD) or time (RFC 3339)\n"
             "                      instead of now\n"
             "  --dump-facts FILE   write every entity's facts as JSON lines; - is stdout\n"
+            "  --jobs N            threads decoding and evaluating reports (default: the\n"
+            "                      CPUs, at most 8)\n"
             "  -v, -q              more / less logging on stderr\n"
             "  -h, --help          this help\n"
             "\n"
@@ -63,6 +65,7 @@ static void help(FILE *f)
 typedef struct run {
     mf_eval_cli *cli;
     mf_fleet *fleet;
+    mf_eval_pool *pool;
     mf_code rc;
     mf_error err;
 } run;
@@ -72,34 +75,16 @@ static int on_latest(void *ctx, const char *host_id, const char *report_id,
 {
     (void)collected_at;
     run *x = ctx;
-    mf_report *r = NULL;
-    mf_error err;
-    mf_error_clear(&err);
-    if (mf_report_decode(&r, json, len, &err) != MF_OK) {
-        /* Stored reports were decoded strictly at ingest; this one is damaged. */
-        char msg[1024], where[128];
-        snprintf(where, sizeof(where), "store: host %s report %s", host_id ? host_id : "?",
-                 report_id ? report_id : "?");
-        mf_error_format(&err, msg, sizeof(msg));
-        mf_log_error("%s: %s", where, msg);
-        mf_results_input_error(x->cli->results, where, msg);
-        return 0;
-    }
-    mf_code rc = mf_report_outputs_host(x->cli->outputs, r, &x->err);
-    if (rc == MF_OK)
-        rc = mf_policy_eval_report(x->cli->policy, r, x->cli->waivers, x->cli->results,
-                                   &x->cli->opts, &x->err);
-    if (rc == MF_OK && x->fleet) {
-        rc = mf_fleet_add_history(x->fleet, r, &x->err);
-        if (rc == MF_OK)
-            rc = mf_fleet_add_latest(x->fleet, r, &x->err);
-    }
-    mf_report_free(r);
+    /* Decoded and evaluated by the pool's workers; a report that does not decode (it was
+     * checked strictly at ingest, so it is damaged) is recorded under this label. */
+    char label[160];
+    snprintf(label, sizeof(label), "store: host %s report %s", host_id ? host_id : "?",
+             report_id ? report_id : "?");
+    mf_code rc = mf_eval_pool_submit(x->pool, json, len, label, &x->err);
     if (rc != MF_OK) {
         x->rc = rc;
         return 1;
     }
-    mf_results_input_ok(x->cli->results);
     return 0;
 }
 
@@ -137,6 +122,7 @@ static const struct option report_longopts[] = {
     {"junit", required_argument, NULL, 1006},   {"html", required_argument, NULL, 1007},
     {"csv", required_argument, NULL, 1008},     {"history", required_argument, NULL, 1009},
     {"junit-group-by", required_argument, NULL, 1010},
+    {"jobs", required_argument, NULL, 1011},
     {"db", required_argument, NULL, 'd'},       {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -150,7 +136,7 @@ int mf_cmd_report(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:vqh", report_longopts, NULL)) != -1) {
-        if (c >= 1000 && c <= 1010) {
+        if (c >= 1000 && c <= 1011) {
             if (mf_eval_cli_option(&cli, report_longopts[c - 1000].name, optarg) < 0)
                 return MF_EXIT_USAGE;
             continue;
@@ -209,7 +195,15 @@ int mf_cmd_report(int argc, char **argv)
         fprintf(stderr, "mailfleet-collector report: out of memory\n");
         goto out;
     }
-    mf_code src = mf_store_latest(st, on_latest, &x, &x.err);
+    mf_eval_pool_opts po = {.threads = cli.jobs, .evaluate = true,
+                            .fleet_history = x.fleet != NULL, .fleet_latest = x.fleet != NULL,
+                            .on_report = mf_eval_cli_on_report, .ctx = &cli};
+    mf_code src = mf_eval_pool_new(&x.pool, cli.policy, cli.waivers, cli.results, &cli.opts,
+                                   x.fleet, &po, &x.err);
+    if (src == MF_OK)
+        src = mf_store_latest(st, on_latest, &x, &x.err);
+    if (src == MF_OK && x.rc == MF_OK)
+        src = mf_eval_pool_finish(x.pool, &x.err);
     if (src == MF_OK && x.rc == MF_OK && (x.fleet || cli.html_path))
         src = mf_store_servers(st, on_server, &x, &x.err);
     if (src == MF_OK && x.rc == MF_OK && x.fleet) {
@@ -243,6 +237,7 @@ int mf_cmd_report(int argc, char **argv)
     }
     status = mf_eval_cli_finish(&cli);
 out:
+    mf_eval_pool_free(x.pool);
     mf_fleet_free(x.fleet);
     mf_store_close(st);
     mf_eval_cli_close(&cli);

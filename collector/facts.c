@@ -1440,6 +1440,46 @@ mf_code mf_fleet_add_probes(mf_fleet *f, const char *hostname, int port, int64_t
     return MF_OK;
 }
 
+mf_code mf_fleet_merge(mf_fleet *dst, const mf_fleet *src, mf_error *err)
+{
+    dst->dropped += src->dropped;
+    for (size_t i = 0; i < src->cap; i++) {
+        const fserver *s = src->slots[i];
+        if (!s)
+            continue;
+        fserver *d;
+        if (fleet_get(dst, s->hostname, s->port, s->provider, true, &d) != MF_OK)
+            return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+        if (!d)
+            continue; /* over the cap: counted in dropped */
+        if (s->in_latest && !d->in_latest)
+            dst->dirty = true;
+        d->in_latest |= s->in_latest;
+        d->hosts += s->hosts;
+        d->entries += s->entries;
+        d->accounts += s->accounts;
+        d->unused_entries += s->unused_entries;
+        d->used_unknown |= s->used_unknown;
+        d->hosts_probed += s->hosts_probed;
+        d->hosts_probe_ok += s->hosts_probe_ok;
+        d->dns_ok += s->dns_ok;
+        d->dns_nx += s->dns_nx;
+        for (int k = 0; k < MF_OUT__COUNT; k++)
+            d->fails[k] += s->fails[k];
+        if (s->seen)
+            seen_at(d, s->first_seen, s->last_seen);
+        if (s->probed && (!d->probed || s->first_probed < d->first_probed)) {
+            d->first_probed = s->first_probed;
+            d->probed = true;
+        }
+        if (s->has_ok && (!d->has_ok || s->last_ok > d->last_ok)) {
+            d->last_ok = s->last_ok;
+            d->has_ok = true;
+        }
+    }
+    return MF_OK;
+}
+
 static int cmp_fserver(const void *a, const void *b)
 {
     const fserver *x = *(fserver *const *)a, *y = *(fserver *const *)b;

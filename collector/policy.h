@@ -209,6 +209,9 @@ mf_code mf_fleet_add_seen(mf_fleet *f, const char *hostname, int port, const cha
  * whole history (mf_store_probe_history); ignored for servers no latest report has. */
 mf_code mf_fleet_add_probes(mf_fleet *f, const char *hostname, int port, int64_t first_probed,
                             int64_t last_ok, mf_error *err);
+/* Add everything src aggregated to dst (src is left as it is). Used to combine the
+ * aggregators of parallel workers, each of which saw different hosts. */
+mf_code mf_fleet_merge(mf_fleet *dst, const mf_fleet *src, mf_error *err);
 /* Number of servers currently configured somewhere (fleet-server entities). */
 size_t mf_fleet_count(mf_fleet *f);
 /* Servers ignored because of the max_servers cap. */

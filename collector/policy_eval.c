@@ -13,13 +13,17 @@
  * caps: glibc's matcher backtracks only for back-references), and no input longer than
  * MF_POLICY_MATCH_INPUT_MAX is handed to either (the leaf is then unknown).
  */
+#include "buf.h"
 #include "log.h"
 #include "policy.h"
+#include "report_json.h"
 #include "results.h"
 #include "util.h"
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -661,54 +665,133 @@ out:
     json_decref(o);
 }
 
-/* Evaluate rule on one entity, apply waivers, hand the result on. */
-static mf_code eval_one(const mf_rule *rule, const mf_facts *facts, const mf_entity *ent,
-                        const char *host_id, const char *hostname, mf_waivers *w,
-                        mf_results *rs, mf_error *err)
+/* A result held until it is handed on in order. Strings point into the job (its host
+ * facts' labels, its message arena). */
+typedef struct held {
+    const mf_rule *rule;
+    mf_state state;
+    size_t msg;             /* offset in the job's message arena */
+    const char *entity;
+    const char *server;
+    mf_waiver *waiver;      /* applied: state is waived */
+    mf_waiver *expired;     /* an expired waiver that matched a fail or error */
+    mf_waiver *pass_match;  /* an active waiver that matched a passing result */
+} held;
+
+/* One report on its way through the pool. */
+typedef struct job {
+    size_t seq;
+    char *doc;
+    size_t len;
+    char *label;
+    bool done;
+    mf_report *report;      /* decoded, NULL when it did not decode */
+    char *why;              /* why it did not decode */
+    mf_host_facts *hf;      /* kept for the labels of the held results */
+    held *res;
+    size_t nres, capres;
+    mf_buf msgs;            /* NUL-separated messages */
+    mf_code rc;             /* a failure of the tool (out of memory) */
+    mf_error err;
+} job;
+
+struct mf_eval_pool {
+    const mf_policy *policy;
+    mf_waivers *waivers;
+    mf_results *results;
+    mf_eval_opts eopts;
+    mf_eval_pool_opts popts;
+    mf_fleet *fleet;        /* the caller's */
+    size_t nthreads;        /* 0: inline */
+    pthread_t *threads;
+    mf_fleet **wfleet;      /* one per worker (inline: the caller's) */
+    /* the ring of jobs in flight: seq in [next_emit, next_submit) */
+    job **ring;
+    size_t cap;
+    size_t next_submit, next_claim, next_emit;
+    bool stop;
+    pthread_mutex_t mu;
+    pthread_cond_t work, done;
+};
+
+size_t mf_eval_threads_default(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        return 1;
+    return n > 8 ? 8 : (size_t)n;
+}
+
+static void job_free(job *j)
+{
+    if (!j)
+        return;
+    free(j->doc);
+    free(j->label);
+    free(j->why);
+    mf_host_facts_free(j->hf);
+    mf_report_free(j->report);
+    free(j->res);
+    mf_buf_free(&j->msgs);
+    free(j);
+}
+
+static mf_code hold(job *j, const mf_rule *rule, mf_state st, const char *msg,
+                    const mf_entity *ent, mf_waiver *waiver, mf_waiver *expired,
+                    mf_waiver *pass_match)
+{
+    if (mf_grow((void **)&j->res, &j->capres, j->nres + 1, sizeof(held)) != MF_OK)
+        return MF_ERR_NOMEM;
+    size_t off = j->msgs.len;
+    if (mf_buf_append(&j->msgs, msg, strlen(msg) + 1) != MF_OK)
+        return MF_ERR_NOMEM;
+    j->res[j->nres++] = (held){.rule = rule, .state = st, .msg = off, .entity = ent->label,
+                               .server = ent->server, .waiver = waiver, .expired = expired,
+                               .pass_match = pass_match};
+    return MF_OK;
+}
+
+/* Evaluate one rule on one entity and hold the result, with its waiver. Waivers are only
+ * looked up here (reads); their counters change when the result is handed on. */
+static mf_code eval_entity(job *j, mf_waivers *w, const mf_rule *rule, const mf_facts *facts,
+                           const mf_entity *ent, const char *host_id, const char *hostname)
 {
     char msg[768];
     mf_state st = state_of(mf_rule_eval(rule, facts, msg, sizeof(msg)));
-    mf_result res = {.rule = rule, .host_id = host_id, .hostname = hostname,
-                     .entity = ent->label, .server = ent->server, .state = st,
-                     .message = msg};
+    mf_waiver *waiver = NULL, *expired = NULL, *pass_match = NULL;
     if (w) {
-        mf_waiver *expired = NULL;
-        mf_waiver *hit = mf_waivers_match(w, rule->index, host_id, hostname, ent, &expired);
-        if (hit) {
-            res.waiver_index = (size_t)(hit - w->v);
-            if (st == MF_STATE_FAIL || st == MF_STATE_ERROR) {
-                hit->matched++;
-                res.waiver = hit;
-                res.state = MF_STATE_WAIVED;
-            } else {
-                hit->matched_pass++;
-            }
-        } else if (expired && (st == MF_STATE_FAIL || st == MF_STATE_ERROR)) {
-            expired->matched++;
-            res.expired = expired;
-            res.waiver_index = (size_t)(expired - w->v);
+        mf_waiver *exp = NULL;
+        mf_waiver *hit = mf_waivers_match(w, rule->index, host_id, hostname, ent, &exp);
+        bool bad = st == MF_STATE_FAIL || st == MF_STATE_ERROR;
+        if (hit && bad) {
+            waiver = hit;
+            st = MF_STATE_WAIVED;
+        } else if (hit) {
+            pass_match = hit;
+        } else if (exp && bad) {
+            expired = exp;
         }
     }
-    return mf_results_add(rs, &res, err);
+    return hold(j, rule, st, msg, ent, waiver, expired, pass_match);
 }
 
-mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers *w,
-                              mf_results *rs, const mf_eval_opts *opts, mf_error *err)
+/* Evaluate every host-level rule of p on the job's report. */
+static mf_code eval_job(const mf_policy *p, mf_waivers *w, const mf_eval_opts *opts, job *j)
 {
-    mf_host_facts *hf = NULL;
     const mf_fact_mask *mask = opts->dump_facts ? NULL : &p->mask;
-    mf_code rc = mf_host_facts_build(&hf, r, mask, opts->as_of, err);
+    mf_code rc = mf_host_facts_build(&j->hf, j->report, mask, opts->as_of, &j->err);
     if (rc != MF_OK)
         return rc;
-    const char *host_id = mf_host_facts_host_id(hf), *hostname = mf_host_facts_hostname(hf);
+    const char *host_id = mf_host_facts_host_id(j->hf);
+    const char *hostname = mf_host_facts_hostname(j->hf);
     if (opts->dump_facts) {
         static const mf_scope scopes[] = {MF_SCOPE_HOST, MF_SCOPE_SERVER, MF_SCOPE_ACCOUNT,
                                           MF_SCOPE_PROBE};
         for (size_t k = 0; k < MF_ARRAY_LEN(scopes); k++)
-            for (size_t i = 0; i < mf_host_facts_count(hf, scopes[k]); i++) {
+            for (size_t i = 0; i < mf_host_facts_count(j->hf, scopes[k]); i++) {
                 mf_facts facts;
                 mf_entity ent;
-                mf_host_facts_get(hf, scopes[k], i, &facts, &ent);
+                mf_host_facts_get(j->hf, scopes[k], i, &facts, &ent);
                 dump_facts(opts->dump_facts, scopes[k], host_id, &ent, &facts);
             }
     }
@@ -716,16 +799,319 @@ mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers
         const mf_rule *rule = &p->rules[k];
         if (rule->scope == MF_SCOPE_FLEET_SERVER)
             continue;
-        size_t n = mf_host_facts_count(hf, rule->scope);
+        size_t n = mf_host_facts_count(j->hf, rule->scope);
         for (size_t i = 0; rc == MF_OK && i < n; i++) {
             mf_facts facts;
             mf_entity ent;
-            mf_host_facts_get(hf, rule->scope, i, &facts, &ent);
-            rc = eval_one(rule, &facts, &ent, host_id, hostname, w, rs, err);
+            mf_host_facts_get(j->hf, rule->scope, i, &facts, &ent);
+            rc = eval_entity(j, w, rule, &facts, &ent, host_id, hostname);
         }
     }
-    mf_host_facts_free(hf);
+    if (rc != MF_OK && j->err.text[0] == '\0')
+        mf_error_set(&j->err, rc, "out of memory evaluating a report");
     return rc;
+}
+
+/* Hand the held results of a job on, in order, counting waiver use. */
+static mf_code emit_held(mf_results *rs, job *j, mf_waivers *w, mf_error *err)
+{
+    const char *host_id = j->hf ? mf_host_facts_host_id(j->hf) : NULL;
+    const char *hostname = j->hf ? mf_host_facts_hostname(j->hf) : NULL;
+    for (size_t i = 0; i < j->nres; i++) {
+        held *h = &j->res[i];
+        mf_result r = {.rule = h->rule, .host_id = host_id, .hostname = hostname,
+                       .entity = h->entity, .server = h->server, .state = h->state,
+                       .message = j->msgs.data + h->msg, .waiver = h->waiver,
+                       .expired = h->expired};
+        if (h->waiver) {
+            h->waiver->matched++;
+            r.waiver_index = (size_t)(h->waiver - w->v);
+        } else if (h->expired) {
+            h->expired->matched++;
+            r.waiver_index = (size_t)(h->expired - w->v);
+        }
+        if (h->pass_match)
+            h->pass_match->matched_pass++;
+        mf_code rc = mf_results_add(rs, &r, err);
+        if (rc != MF_OK)
+            return rc;
+    }
+    return MF_OK;
+}
+
+mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers *w,
+                              mf_results *rs, const mf_eval_opts *opts, mf_error *err)
+{
+    job j;
+    memset(&j, 0, sizeof(j));
+    mf_buf_init(&j.msgs, (size_t)1 << 30);
+    j.report = (mf_report *)r; /* borrowed: not freed below */
+    mf_code rc = eval_job(p, w, opts, &j);
+    if (rc != MF_OK) {
+        if (err)
+            *err = j.err;
+    } else {
+        rc = emit_held(rs, &j, w, err);
+    }
+    mf_host_facts_free(j.hf);
+    free(j.res);
+    mf_buf_free(&j.msgs);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ the pool */
+
+/* Decode and evaluate one job (on a worker, or inline); fleet is the worker's. */
+static void process(mf_eval_pool *pool, job *j, mf_fleet *fleet)
+{
+    mf_error err;
+    mf_error_clear(&err);
+    if (mf_report_decode(&j->report, j->doc, j->len, &err) != MF_OK) {
+        char msg[1024];
+        mf_error_set_file(&err, "");
+        j->why = mf_strdup(mf_error_format(&err, msg, sizeof(msg)));
+        if (!j->why) {
+            j->rc = MF_ERR_NOMEM;
+            mf_error_set(&j->err, MF_ERR_NOMEM, "out of memory");
+        }
+        goto out;
+    }
+    if (fleet && pool->popts.fleet_history &&
+        (j->rc = mf_fleet_add_history(fleet, j->report, &j->err)) != MF_OK)
+        goto out;
+    if (fleet && pool->popts.fleet_latest &&
+        (j->rc = mf_fleet_add_latest(fleet, j->report, &j->err)) != MF_OK)
+        goto out;
+    if (pool->popts.evaluate)
+        j->rc = eval_job(pool->policy, pool->waivers, &pool->eopts, j);
+out:
+    /* The text is no longer needed; free it now so memory is only what is in flight. */
+    free(j->doc);
+    j->doc = NULL;
+}
+
+static void *worker(void *arg)
+{
+    void **a = arg;
+    mf_eval_pool *pool = a[0];
+    mf_fleet *fleet = a[1];
+    free(arg);
+    for (;;) {
+        pthread_mutex_lock(&pool->mu);
+        while (!pool->stop && pool->next_claim == pool->next_submit)
+            pthread_cond_wait(&pool->work, &pool->mu);
+        if (pool->next_claim == pool->next_submit) {
+            pthread_mutex_unlock(&pool->mu);
+            return NULL; /* stopping and nothing left */
+        }
+        job *j = pool->ring[pool->next_claim % pool->cap];
+        pool->next_claim++;
+        pthread_mutex_unlock(&pool->mu);
+        process(pool, j, fleet);
+        pthread_mutex_lock(&pool->mu);
+        j->done = true;
+        pthread_cond_broadcast(&pool->done);
+        pthread_mutex_unlock(&pool->mu);
+    }
+}
+
+/* Hand on the finished job at the head of the ring (caller's thread). */
+static mf_code emit(mf_eval_pool *pool, job *j, mf_error *err)
+{
+    mf_code rc = j->rc;
+    if (rc != MF_OK) {
+        if (err)
+            *err = j->err;
+        return rc;
+    }
+    if (pool->popts.on_report) {
+        rc = pool->popts.on_report(pool->popts.ctx, j->seq, j->label, j->report, j->why, err);
+        if (rc != MF_OK)
+            return rc;
+    }
+    return emit_held(pool->results, j, pool->waivers, err);
+}
+
+/* Emit every finished job at the head; with wait, wait until the head is finished
+ * first (and until nothing is in flight when all is set). */
+static mf_code drain(mf_eval_pool *pool, bool wait, bool all, mf_error *err)
+{
+    for (;;) {
+        pthread_mutex_lock(&pool->mu);
+        if (pool->next_emit == pool->next_submit) {
+            pthread_mutex_unlock(&pool->mu);
+            return MF_OK;
+        }
+        job *j = pool->ring[pool->next_emit % pool->cap];
+        while (wait && !j->done)
+            pthread_cond_wait(&pool->done, &pool->mu);
+        bool ready = j->done;
+        pthread_mutex_unlock(&pool->mu);
+        if (!ready)
+            return MF_OK;
+        mf_code rc = emit(pool, j, err);
+        pthread_mutex_lock(&pool->mu);
+        pool->ring[pool->next_emit % pool->cap] = NULL;
+        pool->next_emit++;
+        pthread_mutex_unlock(&pool->mu);
+        job_free(j);
+        if (rc != MF_OK)
+            return rc;
+        if (!all)
+            wait = false;
+    }
+}
+
+mf_code mf_eval_pool_new(mf_eval_pool **out, const mf_policy *p, mf_waivers *w,
+                         mf_results *rs, const mf_eval_opts *eo, mf_fleet *fleet,
+                         const mf_eval_pool_opts *po, mf_error *err)
+{
+    *out = NULL;
+    mf_eval_pool *pool = calloc(1, sizeof(*pool));
+    if (!pool)
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    pool->policy = p;
+    pool->waivers = w;
+    pool->results = rs;
+    pool->eopts = *eo;
+    pool->popts = *po;
+    pool->fleet = fleet;
+    /* Facts are dumped to one file in order: that needs one thread. */
+    pool->nthreads = (po->threads > 1 && !eo->dump_facts) ? po->threads : 0;
+    pool->cap = pool->nthreads ? pool->nthreads * 8 : 1;
+    pool->ring = calloc(pool->cap, sizeof(job *));
+    if (!pool->ring) {
+        free(pool);
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    }
+    pthread_mutex_init(&pool->mu, NULL);
+    pthread_cond_init(&pool->work, NULL);
+    pthread_cond_init(&pool->done, NULL);
+    if (!pool->nthreads) {
+        *out = pool;
+        return MF_OK;
+    }
+    /* Jansson's hash seed is set once, before any thread can race to set it. */
+    json_object_seed(0);
+    pool->threads = calloc(pool->nthreads, sizeof(pthread_t));
+    pool->wfleet = calloc(pool->nthreads, sizeof(mf_fleet *));
+    if (!pool->threads || !pool->wfleet) {
+        mf_eval_pool_free(pool);
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; fleet && i < pool->nthreads; i++)
+        if (mf_fleet_new(&pool->wfleet[i], 0) != MF_OK) {
+            mf_eval_pool_free(pool);
+            return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+        }
+    for (size_t i = 0; i < pool->nthreads; i++) {
+        void **arg = malloc(2 * sizeof(void *));
+        if (arg) {
+            arg[0] = pool;
+            arg[1] = pool->wfleet[i];
+        }
+        if (!arg || pthread_create(&pool->threads[i], NULL, worker, arg) != 0) {
+            free(arg);
+            pool->nthreads = i; /* join what started */
+            mf_eval_pool_free(pool);
+            return mf_error_set(err, MF_ERR_INTERNAL, "cannot start worker threads");
+        }
+    }
+    *out = pool;
+    return MF_OK;
+}
+
+mf_code mf_eval_pool_submit_owned(mf_eval_pool *pool, char *data, size_t len,
+                                  const char *label, mf_error *err)
+{
+    job *j = calloc(1, sizeof(*j));
+    if (!j || (label && !(j->label = mf_strdup(label)))) {
+        free(data);
+        free(j);
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    }
+    j->doc = data;
+    j->len = len;
+    mf_buf_init(&j->msgs, (size_t)1 << 30);
+    if (!pool->nthreads) {
+        j->seq = pool->next_submit++;
+        process(pool, j, pool->fleet);
+        mf_code rc = emit(pool, j, err);
+        pool->next_emit++;
+        job_free(j);
+        return rc;
+    }
+    /* Room in the ring: hand on what is finished, waiting for the oldest if full. */
+    mf_code rc;
+    pthread_mutex_lock(&pool->mu);
+    bool full = pool->next_submit - pool->next_emit >= pool->cap;
+    pthread_mutex_unlock(&pool->mu);
+    if ((rc = drain(pool, full, false, err)) != MF_OK) {
+        job_free(j);
+        return rc;
+    }
+    pthread_mutex_lock(&pool->mu);
+    j->seq = pool->next_submit;
+    pool->ring[pool->next_submit % pool->cap] = j;
+    pool->next_submit++;
+    pthread_cond_signal(&pool->work);
+    pthread_mutex_unlock(&pool->mu);
+    return MF_OK;
+}
+
+mf_code mf_eval_pool_submit(mf_eval_pool *pool, const char *json, size_t len, const char *label,
+                            mf_error *err)
+{
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    memcpy(copy, json, len);
+    copy[len] = '\0';
+    return mf_eval_pool_submit_owned(pool, copy, len, label, err);
+}
+
+/* Stop the workers and wait for them. */
+static void stop_workers(mf_eval_pool *pool)
+{
+    if (!pool->threads)
+        return;
+    pthread_mutex_lock(&pool->mu);
+    pool->stop = true;
+    pthread_cond_broadcast(&pool->work);
+    pthread_mutex_unlock(&pool->mu);
+    for (size_t i = 0; i < pool->nthreads; i++)
+        pthread_join(pool->threads[i], NULL);
+    free(pool->threads);
+    pool->threads = NULL;
+}
+
+mf_code mf_eval_pool_finish(mf_eval_pool *pool, mf_error *err)
+{
+    if (!pool->nthreads)
+        return MF_OK;
+    mf_code rc = drain(pool, true, true, err);
+    stop_workers(pool);
+    for (size_t i = 0; rc == MF_OK && pool->fleet && i < pool->nthreads; i++)
+        if (pool->wfleet[i])
+            rc = mf_fleet_merge(pool->fleet, pool->wfleet[i], err);
+    return rc;
+}
+
+void mf_eval_pool_free(mf_eval_pool *pool)
+{
+    if (!pool)
+        return;
+    stop_workers(pool);
+    for (size_t i = 0; i < pool->cap; i++)
+        job_free(pool->ring[i]);
+    for (size_t i = 0; pool->wfleet && i < pool->nthreads; i++)
+        mf_fleet_free(pool->wfleet[i]);
+    free(pool->wfleet);
+    free(pool->ring);
+    pthread_cond_destroy(&pool->work);
+    pthread_cond_destroy(&pool->done);
+    pthread_mutex_destroy(&pool->mu);
+    free(pool);
 }
 
 mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w,
@@ -736,6 +1122,9 @@ mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w,
     const mf_fact_mask *mask = opts->dump_facts ? NULL : &p->mask;
     size_t n = mf_fleet_count(fleet);
     mf_code rc = MF_OK;
+    job j;
+    memset(&j, 0, sizeof(j));
+    mf_buf_init(&j.msgs, (size_t)1 << 30);
     for (size_t i = 0; rc == MF_OK && i < n; i++) {
         json_t *o = NULL;
         mf_entity ent;
@@ -748,8 +1137,16 @@ mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w,
             dump_facts(opts->dump_facts, MF_SCOPE_FLEET_SERVER, NULL, &ent, &facts);
         for (size_t k = 0; rc == MF_OK && k < p->nrules; k++)
             if (p->rules[k].scope == MF_SCOPE_FLEET_SERVER)
-                rc = eval_one(&p->rules[k], &facts, &ent, NULL, NULL, w, rs, err);
+                rc = eval_entity(&j, w, &p->rules[k], &facts, &ent, NULL, NULL);
         json_decref(o);
+        if (rc == MF_OK)
+            rc = emit_held(rs, &j, w, err);
+        else
+            mf_error_set(err, rc, "out of memory");
+        j.nres = 0;
+        mf_buf_reset(&j.msgs);
     }
+    free(j.res);
+    mf_buf_free(&j.msgs);
     return rc;
 }

@@ -1,12 +1,51 @@
 /* report_outputs.c: the reports library's writers as one sink of the result model
- * (report_outputs.h). One sink forwards every result to every writer, so the history
- * lookup (first failure) happens once per result whatever the number of formats. */
+ * (report_outputs.h).
+ *
+ * The writers run in a thread of their own. The sink copies each result (and each
+ * host's facts, each inventory row) into a batch; full batches go through a bounded
+ * queue to the writer thread, which looks up first-failure dates in the history and
+ * feeds every writer. The policy engine and the JSON writer keep the calling thread, so
+ * on two cores a large run takes about as long as the slower of the two halves instead
+ * of their sum (docs/benchmarks.md). Memory stays bounded: at most QUEUE_MAX batches of
+ * BATCH_ITEMS items are in flight. Without threads (pthread_create failing) the batches
+ * are written in the calling thread, with the same results.
+ */
 #include "report_outputs.h"
 #include "report_history.h"
 #include "util.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define BATCH_ITEMS 1024
+#define QUEUE_MAX 16
+#define CHUNK_BYTES (256 * 1024)
+
+typedef enum item_kind { IT_HOST, IT_RESULT, IT_SERVER } item_kind;
+
+typedef struct item {
+    item_kind kind;
+    mf_rpt_host host;
+    mf_rpt_result res;
+    mf_rpt_server srv;
+} item;
+
+/* Strings of a batch: chunks that never move, freed or reused with the batch. */
+typedef struct chunk {
+    struct chunk *next;
+    size_t used, size;
+    char data[];
+} chunk;
+
+typedef struct batch {
+    item *items;
+    size_t n;
+    chunk *chunks;
+    bool end; /* the last one: no items follow */
+    struct batch *next;
+} batch;
 
 struct mf_report_outputs {
     mf_rpt_writer *w[MF_RPT__FORMATS];
@@ -15,8 +54,21 @@ struct mf_report_outputs {
     mf_rpt_rule *rules;
     size_t nrules;
     mf_rpt_run run;
-    /* the host whose results are streaming, for the history's per-host verdict */
-    char *cur_host;
+    /* the batch being filled by the calling thread */
+    batch *cur;
+    bool oom;
+    /* the queue to the writer thread */
+    pthread_mutex_t mu;
+    pthread_cond_t ready, room;
+    batch *head, *tail, *spare;
+    size_t queued;
+    pthread_t thread;
+    bool threaded, started, locks;
+    /* the writer thread's state: werr is written before failed is set, and read by the
+     * caller only after it saw failed or joined the thread */
+    atomic_bool failed;
+    mf_error werr;
+    char *cur_host; /* the host whose results are being written, for the history */
     bool cur_bad;
 };
 
@@ -62,6 +114,223 @@ bool mf_report_outputs_any(const mf_report_outputs *o)
     return false;
 }
 
+/* ------------------------------------------------------------------ batches */
+
+static void batch_free(batch *b)
+{
+    if (!b)
+        return;
+    for (chunk *c = b->chunks; c;) {
+        chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    free(b->items);
+    free(b);
+}
+
+static batch *batch_new(void)
+{
+    batch *b = calloc(1, sizeof(*b));
+    if (b && !(b->items = malloc(BATCH_ITEMS * sizeof(item)))) {
+        free(b);
+        return NULL;
+    }
+    return b;
+}
+
+static void batch_reset(batch *b)
+{
+    /* Keep the first chunk for the next use. */
+    chunk *c = b->chunks;
+    while (c && c->next) {
+        chunk *next = c->next;
+        free(c);
+        c = next;
+    }
+    if (c)
+        c->used = 0;
+    b->chunks = c;
+    b->n = 0;
+    b->end = false;
+    b->next = NULL;
+}
+
+/* A copy of s in batch b (NULL stays NULL). */
+static const char *keep(mf_report_outputs *o, batch *b, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    chunk *c = b->chunks;
+    if (!c || c->size - c->used < n) {
+        size_t size = n > CHUNK_BYTES ? n : CHUNK_BYTES;
+        chunk *nc = malloc(sizeof(*nc) + size);
+        if (!nc) {
+            o->oom = true;
+            return NULL;
+        }
+        nc->used = 0;
+        nc->size = size;
+        nc->next = c;
+        b->chunks = c = nc;
+    }
+    char *d = c->data + c->used;
+    memcpy(d, s, n);
+    c->used += n;
+    return d;
+}
+
+/* ------------------------------------------------------------------ the writer side */
+
+static mf_code history_close_host(mf_report_outputs *o, mf_error *err)
+{
+    mf_code rc = MF_OK;
+    if (o->cur_host && o->hist)
+        rc = mf_history_host(o->hist, o->cur_host, !o->cur_bad, err);
+    free(o->cur_host);
+    o->cur_host = NULL;
+    o->cur_bad = false;
+    return rc;
+}
+
+static mf_code write_item(mf_report_outputs *o, item *it, mf_error *err)
+{
+    mf_code rc = MF_OK;
+    switch (it->kind) {
+    case IT_HOST:
+        for (int f = 0; f < MF_RPT__FORMATS && rc == MF_OK; f++)
+            if (o->w[f])
+                rc = mf_rpt_add_host(o->w[f], &it->host, err);
+        return rc;
+    case IT_SERVER:
+        return o->w[MF_RPT_HTML] ? mf_rpt_add_server(o->w[MF_RPT_HTML], &it->srv, err) : MF_OK;
+    case IT_RESULT:
+        break;
+    }
+    mf_rpt_result *r = &it->res;
+    if (o->hist) {
+        if (r->host_id && !mf_streq(r->host_id, o->cur_host)) {
+            if ((rc = history_close_host(o, err)) != MF_OK)
+                return rc;
+            if (!(o->cur_host = mf_strdup(r->host_id)))
+                return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+        }
+        if (r->host_id && (r->state == MF_RPT_FAIL || r->state == MF_RPT_ERROR))
+            o->cur_bad = true;
+        if (r->state == MF_RPT_FAIL &&
+            (rc = mf_history_failure(o->hist, r->host_id ? r->host_id : "",
+                                     o->rules[r->rule].id, r->entity, &r->first_failed, err)) !=
+                MF_OK)
+            return rc;
+    }
+    for (int f = 0; f < MF_RPT__FORMATS && rc == MF_OK; f++)
+        if (o->w[f])
+            rc = mf_rpt_add_result(o->w[f], r, err);
+    return rc;
+}
+
+/* Write a batch's items; after the first failure the rest are dropped. */
+static void write_batch(mf_report_outputs *o, batch *b)
+{
+    for (size_t i = 0; i < b->n && !atomic_load(&o->failed); i++) {
+        mf_error err;
+        mf_error_clear(&err);
+        if (write_item(o, &b->items[i], &err) != MF_OK) {
+            o->werr = err;
+            atomic_store(&o->failed, true);
+            if (o->locks) {
+                /* wake a caller waiting for room: it will see the failure */
+                pthread_mutex_lock(&o->mu);
+                pthread_cond_signal(&o->room);
+                pthread_mutex_unlock(&o->mu);
+            }
+        }
+    }
+}
+
+static void *writer_thread(void *arg)
+{
+    mf_report_outputs *o = arg;
+    for (;;) {
+        pthread_mutex_lock(&o->mu);
+        while (!o->head)
+            pthread_cond_wait(&o->ready, &o->mu);
+        batch *b = o->head;
+        o->head = b->next;
+        if (!o->head)
+            o->tail = NULL;
+        o->queued--;
+        pthread_cond_signal(&o->room);
+        pthread_mutex_unlock(&o->mu);
+        bool end = b->end;
+        write_batch(o, b);
+        batch_reset(b);
+        pthread_mutex_lock(&o->mu);
+        b->next = o->spare;
+        o->spare = b;
+        pthread_mutex_unlock(&o->mu);
+        if (end)
+            return NULL;
+    }
+}
+
+/* Hand the current batch to the writer (waiting while the queue is full) and start a new
+ * one. With end, this is the last. */
+static mf_code push(mf_report_outputs *o, bool end, mf_error *err)
+{
+    batch *b = o->cur;
+    o->cur = NULL;
+    if (!b && !(b = batch_new()))
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    b->end = end;
+    if (!o->threaded) {
+        write_batch(o, b);
+        batch_reset(b);
+        o->cur = b;
+    } else {
+        pthread_mutex_lock(&o->mu);
+        while (o->queued >= QUEUE_MAX && !atomic_load(&o->failed))
+            pthread_cond_wait(&o->room, &o->mu);
+        b->next = NULL;
+        if (o->tail)
+            o->tail->next = b;
+        else
+            o->head = b;
+        o->tail = b;
+        o->queued++;
+        pthread_cond_signal(&o->ready);
+        o->cur = o->spare;
+        if (o->cur)
+            o->spare = o->cur->next;
+        pthread_mutex_unlock(&o->mu);
+        if (o->cur)
+            o->cur->next = NULL;
+    }
+    if (atomic_load(&o->failed)) {
+        if (err)
+            *err = o->werr;
+        return o->werr.code ? o->werr.code : MF_ERR_IO;
+    }
+    return MF_OK;
+}
+
+/* The next free item of the current batch, pushing a full one first. */
+static mf_code next_item(mf_report_outputs *o, item **out, mf_error *err)
+{
+    mf_code rc;
+    *out = NULL;
+    if (o->cur && o->cur->n == BATCH_ITEMS && (rc = push(o, false, err)) != MF_OK)
+        return rc;
+    if (!o->cur && !(o->cur = batch_new()))
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
+    *out = &o->cur->items[o->cur->n++];
+    memset(*out, 0, sizeof(**out));
+    return MF_OK;
+}
+
+/* ------------------------------------------------------------------ open / free */
+
 mf_code mf_report_outputs_open(mf_report_outputs **out, const mf_report_paths *paths,
                                mf_error *err)
 {
@@ -71,6 +340,17 @@ mf_code mf_report_outputs_open(mf_report_outputs **out, const mf_report_paths *p
     if (!o)
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     o->paths = *paths;
+    if (pthread_mutex_init(&o->mu, NULL) != 0) {
+        free(o);
+        return mf_error_set(err, MF_ERR_NOMEM, "cannot create a mutex");
+    }
+    if (pthread_cond_init(&o->ready, NULL) != 0 || pthread_cond_init(&o->room, NULL) != 0) {
+        pthread_mutex_destroy(&o->mu);
+        free(o);
+        return mf_error_set(err, MF_ERR_NOMEM, "cannot create a condition variable");
+    }
+    o->locks = true;
+    atomic_init(&o->failed, false);
     const char *p[MF_RPT__FORMATS] = {[MF_RPT_JUNIT] = paths->junit,
                                       [MF_RPT_HTML] = paths->html,
                                       [MF_RPT_CSV] = paths->csv};
@@ -85,10 +365,37 @@ out:
     return rc;
 }
 
+/* Stop the writer thread (after an error of the caller: the batches left are dropped). */
+static void stop_thread(mf_report_outputs *o)
+{
+    if (!o->started)
+        return;
+    atomic_store(&o->failed, true); /* drop what is still queued */
+    batch *b = batch_new();
+    if (b) {
+        b->end = true;
+        pthread_mutex_lock(&o->mu);
+        if (o->tail)
+            o->tail->next = b;
+        else
+            o->head = b;
+        o->tail = b;
+        o->queued++;
+        pthread_cond_signal(&o->ready);
+        pthread_mutex_unlock(&o->mu);
+        pthread_join(o->thread, NULL);
+    } else {
+        pthread_cancel(o->thread); /* no memory even for the last batch */
+        pthread_join(o->thread, NULL);
+    }
+    o->started = false;
+}
+
 void mf_report_outputs_free(mf_report_outputs *o)
 {
     if (!o)
         return;
+    stop_thread(o);
     for (int f = 0; f < MF_RPT__FORMATS; f++)
         mf_rpt_free(o->w[f]);
     mf_history_close(o->hist);
@@ -97,6 +404,22 @@ void mf_report_outputs_free(mf_report_outputs *o)
             free((void *)o->rules[i].references);
     free(o->rules);
     free(o->cur_host);
+    batch_free(o->cur);
+    for (batch *b = o->head; b;) {
+        batch *next = b->next;
+        batch_free(b);
+        b = next;
+    }
+    for (batch *b = o->spare; b;) {
+        batch *next = b->next;
+        batch_free(b);
+        b = next;
+    }
+    if (o->locks) {
+        pthread_cond_destroy(&o->ready);
+        pthread_cond_destroy(&o->room);
+        pthread_mutex_destroy(&o->mu);
+    }
     free(o);
 }
 
@@ -148,57 +471,39 @@ static mf_code sink_begin(void *ctx, const mf_results *rs, mf_error *err)
     for (int f = 0; f < MF_RPT__FORMATS; f++)
         if (o->w[f] && (rc = mf_rpt_begin(o->w[f], &o->run, o->rules, o->nrules, err)) != MF_OK)
             return rc;
+    /* From here the writer thread owns the writers and the history until the end. */
+    o->threaded = pthread_create(&o->thread, NULL, writer_thread, o) == 0;
+    o->started = o->threaded;
     return MF_OK;
-}
-
-/* The host whose results were streaming is complete: tell the history. */
-static mf_code close_host(mf_report_outputs *o, mf_error *err)
-{
-    mf_code rc = MF_OK;
-    if (o->cur_host && o->hist)
-        rc = mf_history_host(o->hist, o->cur_host, !o->cur_bad, err);
-    free(o->cur_host);
-    o->cur_host = NULL;
-    o->cur_bad = false;
-    return rc;
 }
 
 static mf_code sink_add(void *ctx, const mf_results *rs, const mf_result *r, mf_error *err)
 {
     (void)rs;
     mf_report_outputs *o = ctx;
-    mf_code rc;
-    if (r->host_id && !mf_streq(r->host_id, o->cur_host)) {
-        if ((rc = close_host(o, err)) != MF_OK)
-            return rc;
-        if (!(o->cur_host = mf_strdup(r->host_id)))
-            return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
-    }
-    mf_rpt_result d = {
-        .rule = r->rule->index,
-        .host_id = r->host_id,
-        .hostname = r->hostname,
-        .entity = r->entity,
-        .server = r->server,
-        .state = state_of(r->state),
-        .message = r->message,
-    };
-    if (r->host_id && (r->state == MF_STATE_FAIL || r->state == MF_STATE_ERROR))
-        o->cur_bad = true;
+    item *it;
+    mf_code rc = next_item(o, &it, err);
+    if (rc != MF_OK)
+        return rc;
+    batch *b = o->cur;
+    it->kind = IT_RESULT;
+    mf_rpt_result *d = &it->res;
+    d->rule = r->rule->index;
+    d->host_id = keep(o, b, r->host_id);
+    d->hostname = keep(o, b, r->hostname);
+    d->entity = keep(o, b, r->entity);
+    d->server = keep(o, b, r->server);
+    d->state = state_of(r->state);
+    d->message = keep(o, b, r->message);
     if (r->state == MF_STATE_WAIVED && r->waiver) {
-        d.waiver_justification = r->waiver->justification;
-        d.waiver_approved_by = r->waiver->approved_by;
-        d.waiver_expires = r->waiver->expires;
+        d->waiver_justification = keep(o, b, r->waiver->justification);
+        d->waiver_approved_by = keep(o, b, r->waiver->approved_by);
+        d->waiver_expires = keep(o, b, r->waiver->expires);
     }
     if (r->expired)
-        d.expired_waiver_expires = r->expired->expires;
-    if (r->state == MF_STATE_FAIL && o->hist &&
-        (rc = mf_history_failure(o->hist, r->host_id ? r->host_id : "", r->rule->id, r->entity,
-                                 &d.first_failed, err)) != MF_OK)
-        return rc;
-    for (int f = 0; f < MF_RPT__FORMATS; f++)
-        if (o->w[f] && (rc = mf_rpt_add_result(o->w[f], &d, err)) != MF_OK)
-            return rc;
+        d->expired_waiver_expires = keep(o, b, r->expired->expires);
+    if (o->oom)
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     return MF_OK;
 }
 
@@ -216,8 +521,20 @@ static mf_code feed_day(void *ctx, const mf_rpt_day *d, mf_error *err)
 static mf_code sink_end(void *ctx, const mf_results *rs, mf_error *err)
 {
     mf_report_outputs *o = ctx;
-    mf_code rc;
-    if ((rc = close_host(o, err)) != MF_OK)
+    mf_code rc = push(o, true, err);
+    if (o->started) {
+        pthread_join(o->thread, NULL);
+        o->started = false;
+    }
+    if (rc == MF_OK && atomic_load(&o->failed)) {
+        if (err)
+            *err = o->werr;
+        rc = o->werr.code ? o->werr.code : MF_ERR_IO;
+    }
+    if (rc != MF_OK)
+        return rc;
+    /* The writer thread has ended: the rest happens here. */
+    if ((rc = history_close_host(o, err)) != MF_OK)
         return rc;
     if (o->hist && (rc = mf_history_finish(o->hist, feed_day, o, err)) != MF_OK)
         return rc;
@@ -260,42 +577,51 @@ mf_code mf_report_outputs_attach(mf_report_outputs *o, mf_results *rs, mf_error 
 
 mf_code mf_report_outputs_host(mf_report_outputs *o, const mf_report *r, mf_error *err)
 {
-    if (!mf_report_outputs_any(o))
-        return MF_OK;
+    if (!mf_report_outputs_any(o) || !o->rules)
+        return MF_OK; /* no writer, or the run has not begun */
+    item *it;
+    mf_code rc = next_item(o, &it, err);
+    if (rc != MF_OK)
+        return rc;
+    batch *b = o->cur;
     int64_t t = 0;
     if (mf_time_parse_rfc3339(r->collected_at, &t) != MF_OK)
         t = 0;
-    mf_rpt_host h = {.id = r->host.id,
-                     .hostname = r->host.hostname,
-                     .collected_at = t,
-                     .os_version = r->host.os_version,
-                     .agent_version = r->agent_version,
-                     .report_id = r->report_id};
-    for (int f = 0; f < MF_RPT__FORMATS; f++) {
-        mf_code rc;
-        if (o->w[f] && (rc = mf_rpt_add_host(o->w[f], &h, err)) != MF_OK)
-            return rc;
-    }
+    it->kind = IT_HOST;
+    it->host = (mf_rpt_host){.id = keep(o, b, r->host.id),
+                             .hostname = keep(o, b, r->host.hostname),
+                             .collected_at = t,
+                             .os_version = keep(o, b, r->host.os_version),
+                             .agent_version = keep(o, b, r->agent_version),
+                             .report_id = keep(o, b, r->report_id)};
+    if (o->oom || !it->host.id)
+        return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     return MF_OK;
 }
 
 mf_code mf_report_outputs_server(mf_report_outputs *o, const mf_store_server_row *row,
                                  mf_error *err)
 {
-    if (!o || !o->w[MF_RPT_HTML])
+    if (!o || !o->w[MF_RPT_HTML] || !o->rules)
         return MF_OK;
-    mf_rpt_server s = {.hostname = row->hostname,
-                       .provider = row->provider,
-                       .port = row->port,
-                       .hosts = row->hosts,
-                       .hosts_ever = row->hosts_ever,
-                       .entries = row->entries,
-                       .accounts = row->accounts,
-                       .unused = row->unused,
-                       .probes_ok = row->probes_ok,
-                       .probes_failed = row->probes_failed,
-                       .top_failure = row->top_failure,
-                       .first_seen = row->first_seen,
-                       .last_seen = row->last_seen};
-    return mf_rpt_add_server(o->w[MF_RPT_HTML], &s, err);
+    item *it;
+    mf_code rc = next_item(o, &it, err);
+    if (rc != MF_OK)
+        return rc;
+    batch *b = o->cur;
+    it->kind = IT_SERVER;
+    it->srv = (mf_rpt_server){.hostname = keep(o, b, row->hostname),
+                              .provider = keep(o, b, row->provider),
+                              .port = row->port,
+                              .hosts = row->hosts,
+                              .hosts_ever = row->hosts_ever,
+                              .entries = row->entries,
+                              .accounts = row->accounts,
+                              .unused = row->unused,
+                              .probes_ok = row->probes_ok,
+                              .probes_failed = row->probes_failed,
+                              .top_failure = keep(o, b, row->top_failure),
+                              .first_seen = row->first_seen,
+                              .last_seen = row->last_seen};
+    return o->oom ? mf_error_set(err, MF_ERR_NOMEM, "out of memory") : MF_OK;
 }

@@ -382,59 +382,67 @@ static size_t utf8_len(const unsigned char *s)
     return n;
 }
 
-/* Write s as a JSON string (NULL as null). */
+/* Write s as a JSON string (NULL as null). Runs of bytes that need no escaping go out
+ * in one fwrite; control characters are escaped and invalid UTF-8 becomes U+FFFD. */
 static void jstr(FILE *f, const char *s)
 {
     if (!s) {
-        fputs("null", f);
+        fwrite("null", 1, 4, f);
         return;
     }
-    fputc('"', f);
-    const unsigned char *p = (const unsigned char *)s;
+    putc('"', f);
+    const unsigned char *p = (const unsigned char *)s, *run = p;
     while (*p) {
         unsigned char c = *p;
-        if (c == '"' || c == '\\') {
-            fputc('\\', f);
-            fputc(c, f);
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             p++;
-        } else if (c < 0x20) {
-            switch (c) {
-            case '\n':
-                fputs("\\n", f);
-                break;
-            case '\t':
-                fputs("\\t", f);
-                break;
-            case '\r':
-                fputs("\\r", f);
-                break;
-            default:
-                fprintf(f, "\\u%04x", c);
-            }
-            p++;
-        } else if (c < 0x80) {
-            fputc(c, f);
-            p++;
-        } else {
-            size_t n = utf8_len(p);
-            if (n == 0) {
-                fputs("\\ufffd", f);
-                p++;
-            } else {
-                fwrite(p, 1, n, f);
-                p += n;
-            }
+            continue;
         }
+        size_t n = c >= 0x80 ? utf8_len(p) : 0;
+        if (n) {
+            p += n;
+            continue;
+        }
+        if (p > run)
+            fwrite(run, 1, (size_t)(p - run), f);
+        switch (c) {
+        case '"':
+            fwrite("\\\"", 1, 2, f);
+            break;
+        case '\\':
+            fwrite("\\\\", 1, 2, f);
+            break;
+        case '\n':
+            fwrite("\\n", 1, 2, f);
+            break;
+        case '\t':
+            fwrite("\\t", 1, 2, f);
+            break;
+        case '\r':
+            fwrite("\\r", 1, 2, f);
+            break;
+        default:
+            if (c < 0x20)
+                fprintf(f, "\\u%04x", c);
+            else
+                fwrite("\\ufffd", 1, 6, f); /* a byte that starts no valid UTF-8 */
+        }
+        p++;
+        run = p;
     }
-    fputc('"', f);
+    if (p > run)
+        fwrite(run, 1, (size_t)(p - run), f);
+    putc('"', f);
 }
 
+/* Write ,"k": (or "k": first). Keys are our own constants: nothing to escape. */
 static void jkey(FILE *f, const char *k, bool first)
 {
     if (!first)
-        fputc(',', f);
-    jstr(f, k);
-    fputc(':', f);
+        putc(',', f);
+    putc('"', f);
+    fputs(k, f);
+    fwrite("\":", 1, 2, f);
 }
 
 static void jdump(FILE *f, json_t *v)
@@ -720,6 +728,8 @@ mf_code mf_results_json_sink(mf_results_sink *out, const char *path, mf_error *e
             return rc;
         }
         j->own = true;
+        /* Results are many small writes: a large buffer saves system calls. */
+        setvbuf(j->f, NULL, _IOFBF, (size_t)1 << 16);
     }
     out->name = "json";
     out->ctx = j;

@@ -143,6 +143,50 @@ mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers
 mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w,
                              mf_results *rs, const mf_eval_opts *opts, mf_error *err);
 
+/* ------------------------------------------------------------------ the pool */
+
+/* Reports are decoded and evaluated by a pool of worker threads, and their results are
+ * handed to the results in submission order on the caller's thread (so outputs are the
+ * same whatever the number of threads, and sinks never see two threads). Memory is
+ * bounded by the jobs in flight (8 per thread). Each worker aggregates its own fleet
+ * facts; mf_eval_pool_finish merges them into the caller's fleet. */
+typedef struct mf_eval_pool mf_eval_pool;
+
+/* Called on the caller's thread, in submission order, once per document, just before
+ * its results are handed on: r is the decoded report, or NULL when it did not decode
+ * (why then says why). label is the one given to submit. A non-MF_OK return stops the
+ * run with that error. */
+typedef mf_code (*mf_eval_pool_fn)(void *ctx, size_t seq, const char *label,
+                                   const mf_report *r, const char *why, mf_error *err);
+
+typedef struct mf_eval_pool_opts {
+    size_t threads;     /* worker threads; 0 or 1 evaluates on the caller's thread */
+    bool evaluate;      /* evaluate the policy's host-level rules (else only decode) */
+    bool fleet_history; /* feed each report to mf_fleet_add_history */
+    bool fleet_latest;  /* feed each report to mf_fleet_add_latest */
+    mf_eval_pool_fn on_report;
+    void *ctx;
+} mf_eval_pool_opts;
+
+/* The default number of worker threads: the online CPUs, at most 8. */
+size_t mf_eval_threads_default(void);
+/* Start a pool. p, w, rs and fleet (may be NULL) are borrowed and must outlive it.
+ * --dump-facts (eo->dump_facts) runs on the caller's thread, to keep the file in order. */
+mf_code mf_eval_pool_new(mf_eval_pool **out, const mf_policy *p, mf_waivers *w,
+                         mf_results *rs, const mf_eval_opts *eo, mf_fleet *fleet,
+                         const mf_eval_pool_opts *po, mf_error *err);
+/* Queue one report document (copied; _owned takes data, which must be malloc'd and is
+ * freed in every case). May hand on earlier results, and blocks while the pool is full. */
+mf_code mf_eval_pool_submit(mf_eval_pool *pool, const char *json, size_t len, const char *label,
+                            mf_error *err);
+mf_code mf_eval_pool_submit_owned(mf_eval_pool *pool, char *data, size_t len,
+                                  const char *label, mf_error *err);
+/* Wait for every queued report, hand on their results, stop the workers and merge their
+ * fleet facts into the caller's fleet. */
+mf_code mf_eval_pool_finish(mf_eval_pool *pool, mf_error *err);
+/* Free the pool (stopping the workers if finish was not called). NULL is allowed. */
+void mf_eval_pool_free(mf_eval_pool *pool);
+
 /* ------------------------------------------------------------------ the commands */
 
 /* What check and report share (cmd_check.c): their common options, and the steps
@@ -163,6 +207,7 @@ typedef struct mf_eval_cli {
     mf_severity fail_on;      /* --fail-on, default info */
     int64_t as_of;            /* --as-of, default now */
     int verbosity;            /* -v / -q */
+    size_t jobs;              /* --jobs: worker threads (default: the CPUs, at most 8) */
     /* set by mf_eval_cli_open */
     mf_policy *policy;
     mf_waivers *waivers;
@@ -186,6 +231,10 @@ int mf_eval_cli_open(mf_eval_cli *c, const char *source);
 /* After evaluating: finish the outputs, print the summary (to stdout, or stderr when the
  * JSON goes to stdout) and return the exit code. */
 int mf_eval_cli_finish(mf_eval_cli *c);
+/* The pool's on_report for evaluating runs (ctx: the mf_eval_cli): records the input as
+ * evaluated or failed, and tells the report writers about the host. */
+mf_code mf_eval_cli_on_report(void *ctx, size_t seq, const char *label, const mf_report *r,
+                              const char *why, mf_error *err);
 /* Release everything; safe after a failed open. */
 void mf_eval_cli_close(mf_eval_cli *c);
 

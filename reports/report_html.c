@@ -259,9 +259,11 @@ static mf_code html_begin(mf_rpt_writer *w, mf_error *err)
 
 /* ------------------------------------------------------------------ hosts */
 
-/* "fail:high error:medium …": the (state, severity) pairs a host has, for the filters. */
+/* The (state, severity) pairs a host has, for the filters, two characters each: the
+ * state's initial (p f e n w) and the severity's rank (0 info … 4 critical): "f4 e3 p1". */
 static void host_pairs(const mf_rpt_writer *w, const mf_rpt_hostgroup *g, char *out, size_t outsz)
 {
+    static const char initial[MF_RPT__STATES] = {'p', 'f', 'e', 'n', 'w'};
     bool seen[MF_RPT__STATES][MF_RPT__SEVERITIES] = {{false}};
     for (size_t i = 0; i < g->n; i++)
         seen[g->results[i].state][w->rules[g->results[i].rule].severity] = true;
@@ -269,10 +271,13 @@ static void host_pairs(const mf_rpt_writer *w, const mf_rpt_hostgroup *g, char *
     out[0] = '\0';
     for (int s = 0; s < MF_RPT__STATES; s++)
         for (int v = 0; v < MF_RPT__SEVERITIES; v++)
-            if (seen[s][v] && o + 32 < outsz)
-                o += (size_t)snprintf(out + o, outsz - o, "%s%s:%s", o ? " " : "",
-                                      mf_rpt_state_name((mf_rpt_state)s),
-                                      mf_rpt_severity_name((mf_rpt_severity)v));
+            if (seen[s][v] && o + 4 < outsz) {
+                if (o)
+                    out[o++] = ' ';
+                out[o++] = initial[s];
+                out[o++] = (char)('0' + v);
+                out[o] = '\0';
+            }
 }
 
 static void host_meta(mf_xw *x, const mf_rpt_hostgroup *g)
@@ -287,42 +292,46 @@ static void host_meta(mf_xw *x, const mf_rpt_hostgroup *g)
     mf_xw_end(x);
 }
 
-/* The "also passed" line: rule ids with the number of entities that passed. */
-static void passed_line(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g)
+/* One line naming the rules that gave state st on this host (pass, not applicable),
+ * each with the number of its entities: such results are many and say little one by one.
+ * The OS and agent versions follow the passes. */
+static void state_line(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g,
+                       mf_rpt_state st, const char *what)
 {
     size_t total = 0;
     for (size_t i = 0; i < g->n; i++)
-        total += g->results[i].state == MF_RPT_PASS;
-    if (!total)
+        total += g->results[i].state == st;
+    if (!total && st != MF_RPT_PASS)
         return;
     mf_xw_start(x, "p");
     mf_xw_attr(x, "class", "muted");
-    mf_xw_textf(x, "Passed (%zu): ", total);
+    if (total)
+        mf_xw_textf(x, "%s (%zu): ", what, total);
     size_t listed = 0;
     for (size_t i = 0; i < g->n; i++) {
         const mf_rpt_result *r = &g->results[i];
-        if (r->state != MF_RPT_PASS)
+        if (r->state != st)
             continue;
         bool before = false;
         for (size_t k = 0; k < i && !before; k++)
-            before = g->results[k].state == MF_RPT_PASS && g->results[k].rule == r->rule;
+            before = g->results[k].state == st && g->results[k].rule == r->rule;
         if (before)
             continue;
         size_t n = 0;
         for (size_t k = i; k < g->n; k++)
-            n += g->results[k].state == MF_RPT_PASS && g->results[k].rule == r->rule;
+            n += g->results[k].state == st && g->results[k].rule == r->rule;
         if (listed++ > 0)
             mf_xw_text(x, ", ");
         if (n > 1)
             mf_xw_textf(x, "%s ×%zu", w->rules[r->rule].id, n);
         else
-            mf_xw_text(x, w->rules[r->rule].id);
+            mf_xw_text_clean(x, w->rules[r->rule].id);
     }
-    mf_xw_text(x, ".");
-    if (g->os_version || g->agent_version) {
+    if (total)
+        mf_xw_text(x, ".");
+    if (st == MF_RPT_PASS && (g->os_version || g->agent_version))
         mf_xw_textf(x, " macOS %s, agent %s.", g->os_version ? g->os_version : "?",
                     g->agent_version ? g->agent_version : "?");
-    }
     mf_xw_end(x);
 }
 
@@ -500,8 +509,7 @@ static void host_details(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgrou
     mf_xw_end(x); /* thead */
     mf_xw_start(x, "tbody");
     /* Failures first, by severity, then errors, waived, not applicable. */
-    static const mf_rpt_state order[] = {MF_RPT_FAIL, MF_RPT_ERROR, MF_RPT_WAIVED,
-                                         MF_RPT_NOTAPPLICABLE};
+    static const mf_rpt_state order[] = {MF_RPT_FAIL, MF_RPT_ERROR, MF_RPT_WAIVED};
     for (size_t o = 0; o < MF_ARRAY_LEN(order); o++)
         for (int sev = MF_RPT__SEVERITIES - 1; sev >= 0; sev--)
             for (size_t i = 0; i < g->n; i++) {
@@ -511,7 +519,8 @@ static void host_details(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgrou
             }
     mf_xw_end(x); /* tbody */
     mf_xw_end(x); /* table */
-    passed_line(x, w, g);
+    state_line(x, w, g, MF_RPT_NOTAPPLICABLE, "Not applicable");
+    state_line(x, w, g, MF_RPT_PASS, "Passed");
     if (g->dropped)
         para(x, "muted", bfmt(num, sizeof(num), "%zu more results not shown.",
                                            g->dropped));

@@ -94,8 +94,8 @@ static void property(mf_xw *x, const char *name, const char *value)
     mf_xw_end_empty(x);
 }
 
-/* Append "label: value\n", cutting value at the buffer's cap (mf_xw cleans up a cut
- * character later). */
+/* Append "label: value\n", cutting value at the buffer's cap (at a character
+ * boundary: value is clean UTF-8, and so is the body). */
 static void put(mf_buf *b, const char *label, const char *value)
 {
     size_t room = b->max - b->len;
@@ -106,7 +106,13 @@ static void put(mf_buf *b, const char *label, const char *value)
     mf_buf_append_str(b, ": ");
     room = b->max - b->len - 1;
     size_t n = strlen(value);
-    mf_buf_append(b, value, n < room ? n : room);
+    if (n > room) {
+        /* cut at a character boundary, so the body stays clean UTF-8 */
+        n = room;
+        while (n > 0 && ((unsigned char)value[n] & 0xC0) == 0x80)
+            n--;
+    }
+    mf_buf_append(b, value, n);
     mf_buf_append(b, "\n", 1);
 }
 
@@ -167,10 +173,19 @@ static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_ho
 {
     const mf_rpt_rule *rule = mf_rpt_rule_at(w, r->rule);
     char msg[SHORT_MESSAGE_MAX + 4];
+    /* "<label>.<rule id>": both clean, joined without formatting (this runs once per
+     * result: millions of times for a large fleet). */
+    char classname[2 * MF_RPT_TEXT_MAX + 64];
+    size_t ll = strlen(g->label), rl = strlen(rule->id);
+    if (ll + rl + 2 > sizeof(classname))
+        ll = 0; /* cannot happen: both are capped */
+    memcpy(classname, g->label, ll);
+    classname[ll] = '.';
+    memcpy(classname + ll + 1, rule->id, rl + 1);
     mf_xw_start(x, "testcase");
-    mf_xw_attrf(x, "classname", "%s.%s", g->label, rule->id);
-    mf_xw_attr(x, "name", r->entity);
-    mf_xw_attr(x, "time", "0");
+    mf_xw_attr_clean(x, "classname", classname);
+    mf_xw_attr_clean(x, "name", r->entity);
+    mf_xw_attr_clean(x, "time", "0");
     switch (r->state) {
     case MF_RPT_PASS:
         break;
@@ -179,7 +194,7 @@ static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_ho
         mf_xw_start(x, "failure");
         mf_xw_attr(x, "type", mf_rpt_severity_name(rule->severity));
         mf_xw_attr(x, "message", msg);
-        mf_xw_text_cap(x, body_text(j, w, g, r), MF_RPT_BODY_MAX);
+        mf_xw_text_clean(x, body_text(j, w, g, r));
         mf_xw_end(x);
         break;
     case MF_RPT_ERROR:
@@ -187,7 +202,7 @@ static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_ho
         mf_xw_start(x, "error");
         mf_xw_attr(x, "type", "error");
         mf_xw_attr(x, "message", msg);
-        mf_xw_text_cap(x, body_text(j, w, g, r), MF_RPT_BODY_MAX);
+        mf_xw_text_clean(x, body_text(j, w, g, r));
         mf_xw_end(x);
         break;
     case MF_RPT_NOTAPPLICABLE:
@@ -201,7 +216,7 @@ static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_ho
         mf_xw_attrf(x, "message", "waived: %s (expires %s)",
                     r->waiver_justification ? r->waiver_justification : "no justification",
                     r->waiver_expires ? r->waiver_expires : "never");
-        mf_xw_text_cap(x, body_text(j, w, g, r), MF_RPT_BODY_MAX);
+        mf_xw_text_clean(x, body_text(j, w, g, r));
         mf_xw_end(x);
         break;
     default:

@@ -80,6 +80,18 @@ size_t mf_xml_clean(char *dst, size_t max, const char *src)
     size_t n = strlen(src);
     size_t i = 0;
     while (i < n) {
+        /* The common case first: printable ASCII, tab and newlines are copied as is. */
+        unsigned char c = s[i];
+        if ((c >= 0x20 && c < 0x7f) || c == '\t' || c == '\n' || c == '\r') {
+            if (o + 1 > max) {
+                memcpy(dst + o, ELLIPSIS, 3);
+                o += 3;
+                break;
+            }
+            dst[o++] = (char)c;
+            i++;
+            continue;
+        }
         uint32_t cp = 0;
         size_t len = utf8_decode(s + i, n - i, &cp);
         const char *piece;
@@ -246,6 +258,18 @@ void mf_xw_attr(mf_xw *x, const char *name, const char *value)
     mf_xml_clean(x->scratch, MF_RPT_TEXT_MAX, value);
     XW_CALL(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST x->scratch),
             "attribute");
+}
+
+void mf_xw_attr_clean(mf_xw *x, const char *name, const char *value)
+{
+    XW_CALL(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST(value ? value : "")),
+            "attribute");
+}
+
+void mf_xw_text_clean(mf_xw *x, const char *text)
+{
+    if (!x->failed && text && *text)
+        XW_CALL(x, xmlTextWriterWriteString(x->w, BAD_CAST text), "text");
 }
 
 void mf_xw_attrf(mf_xw *x, const char *name, const char *fmt, ...)

@@ -52,6 +52,12 @@ void mf_xw_end_empty(mf_xw *x);
 void mf_xw_attr(mf_xw *x, const char *name, const char *value);
 void mf_xw_attrf(mf_xw *x, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same for values that are clean already (mf_xml_is_clean): the strings of the
+ * neutral model after reports.c copied them, and text built from such strings without
+ * cutting a character. Escaped, not cleaned again (cleaning twice was a seventh of the
+ * JUnit writer's time). */
+void mf_xw_attr_clean(mf_xw *x, const char *name, const char *value);
+void mf_xw_text_clean(mf_xw *x, const char *text);
 /* Text content, cleaned and escaped; cap is the byte cap (0: MF_RPT_TEXT_MAX). */
 void mf_xw_text_cap(mf_xw *x, const char *text, size_t cap);
 void mf_xw_text(mf_xw *x, const char *text);

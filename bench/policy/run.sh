@@ -8,8 +8,8 @@
 #    ingest` stores them (both untimed: they are other benchmarks);
 # 2. `mailfleet-collector report` evaluates policies/baseline.json, then
 #    policies/stale-servers.json, then both together (a policy including the two), over
-#    the store: wall time, CPU time (user + sys), peak RSS; without and with --json
-#    (every result written);
+#    the store: wall time, CPU time (user + sys), peak RSS; with the default worker
+#    threads and with --jobs 1; without and with --json (every result written);
 # 3. `mailfleet-collector check` does the same from the report files (CI mode: two
 #    passes over N files);
 # 4. bench/policy/sql_peer.py runs the same rules as SQL queries over the same store, the
@@ -91,11 +91,18 @@ measure() {
     tee -a "$results"
 }
 
+cat >"$work/policies/bench-empty.json" <<'EOF'
+{"schema": "mailfleet.policy.v1", "id": "bench-empty", "title": "no rules: reading and decoding only",
+ "version": "1", "rules": []}
+EOF
+
 echo "== report (store)"
-for p in baseline stale-servers bench-both; do
+for p in bench-empty baseline stale-servers bench-both; do
   measure "report $p" "$collector" report --db "$work/store.sqlite" \
     --policy "$work/policies/$p.json" --as-of "$as_of" -q
 done
+measure "report bench-both --jobs 1" "$collector" report --db "$work/store.sqlite" \
+  --policy "$work/policies/bench-both.json" --as-of "$as_of" -q --jobs 1
 measure "report bench-both --json" "$collector" report --db "$work/store.sqlite" \
   --policy "$work/policies/bench-both.json" --as-of "$as_of" -q --json "$work/both.json"
 grep -E '^[0-9]+ reports? evaluated' "$work/out" | tee -a "$results"
@@ -112,8 +119,12 @@ measure "sql_peer baseline" $py "$here/sql_peer.py" --db "$work/store.sqlite" \
 measure "sql_peer stale" $py "$here/sql_peer.py" --db "$work/store.sqlite" \
   --as-of "$as_of_epoch" --rules stale
 measure "sql_peer both" $py "$here/sql_peer.py" --db "$work/store.sqlite" \
-  --as-of "$as_of_epoch" --compare "$work/both.json"
-tail -n 4 "$work/out" | tee -a "$results"
-cp "$work/out" "$work/sql_peer.txt"
+  --as-of "$as_of_epoch"
+# The same counts? (untimed) The engine's summary table against the SQL's.
+"$collector" report --db "$work/store.sqlite" --policy "$work/policies/bench-both.json" \
+  --as-of "$as_of" >"$work/engine-summary.txt" || true
+$py "$here/sql_peer.py" --db "$work/store.sqlite" --as-of "$as_of_epoch" \
+  --compare "$work/engine-summary.txt" >"$work/sql_peer.txt"
+grep -E '^(differs|agreement)' "$work/sql_peer.txt" | tee -a "$results"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$results"
 echo "== results in $results"

@@ -3,7 +3,7 @@
 as SQL over the collector's store, the way osquery/Fleet policies work (one query per
 rule, a row per entity with its verdict), for bench/policy.
 
-    sql_peer.py --db STORE --as-of EPOCH [--rules baseline,stale] [--compare RESULTS.json]
+    sql_peer.py --db STORE --as-of EPOCH [--rules baseline,stale] [--compare SUMMARY.txt]
 
 Each query reads the store's normalised rows of every host's latest report (tables
 hosts, servers, accounts, probes, sources; docs/store.md) and gives one state per
@@ -13,8 +13,9 @@ part is what Fleet policies do not have (a policy query returns rows or not), an
 approximated here from the probe's outcome and phase, not from the full report.
 
 It prints one line per rule with its counts and the total time of the queries (fetching
-every row, as a report would). With --compare it also reads the results JSON of
-`mailfleet-collector report` for the same store and policies and says, rule by rule,
+every row, as a report would). With --compare it also reads the text summary that
+`mailfleet-collector report` printed for the same store and policies (its table of
+counts per rule; or a results JSON file, which is loaded whole) and says, rule by rule,
 whether the counts agree.
 """
 import argparse
@@ -96,11 +97,14 @@ BASELINE = {
         + " THEN 'fail' ELSE 'pass' END FROM accounts a " + LATEST.format(t="a"),
     "servers-per-user":
         "WITH per_user AS (SELECT s.report_pk, coalesce(s.user, '') AS u, count(*) AS n "
-        "FROM servers s " + LATEST.format(t="s") + " GROUP BY 1, 2) "
-        "SELECT CASE WHEN EXISTS (SELECT 1 FROM sources so WHERE so.report_pk = h.latest_report "
-        "AND so.status IN ('unreadable','malformed','too-large')) THEN 'error' "
-        "WHEN coalesce((SELECT max(n) FROM per_user WHERE report_pk = h.latest_report), 0) <= 5 "
-        "THEN 'pass' ELSE 'fail' END FROM hosts h",
+        "FROM servers s " + LATEST.format(t="s") + " GROUP BY 1, 2), "
+        "most AS (SELECT report_pk, max(n) AS m FROM per_user GROUP BY 1), "
+        "bad AS (SELECT DISTINCT so.report_pk FROM sources so " + LATEST.format(t="so")
+        + " WHERE so.status IN ('unreadable','malformed','too-large')) "
+        "SELECT CASE WHEN bad.report_pk IS NOT NULL THEN 'error' "
+        "WHEN coalesce(most.m, 0) <= 5 THEN 'pass' ELSE 'fail' END FROM hosts h "
+        "LEFT JOIN most ON most.report_pk = h.latest_report "
+        "LEFT JOIN bad ON bad.report_pk = h.latest_report",
 }
 
 FLEET_CTE = (
@@ -166,14 +170,24 @@ def main():
     total = sum(sum(c.values()) for c in counts.values())
     print("sql: %d rules, %d results in %.2f s" % (len(counts), total, elapsed))
     if a.compare:
+        engine = {}
         with open(a.compare) as f:
-            res = json.load(f)
+            if a.compare.endswith(".json"):
+                for r in json.load(f)["rules"]:
+                    engine[r["id"]] = r["counts"]
+            else:
+                # "RULE SEVERITY PASS FAIL ERROR N/A WAIVED" rows of the summary table
+                states = ["pass", "fail", "error", "notapplicable", "waived"]
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 7 and parts[0] in counts and all(p.isdigit() for p in parts[2:]):
+                        engine[parts[0]] = dict(zip(states, map(int, parts[2:])))
         agree = 0
-        for r in res["rules"]:
-            if r["id"] not in counts:
+        for rid, ecounts in engine.items():
+            if rid not in counts:
                 continue
-            mine = {k: v for k, v in r["counts"].items() if v}
-            theirs = counts[r["id"]]
+            mine = {k: v for k, v in ecounts.items() if v}
+            theirs = counts[rid]
             same = mine == theirs
             agree += same
             if not same:

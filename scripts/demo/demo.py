@@ -150,8 +150,12 @@ class Demo:
                     "AuthorizedKeysFile %s\nStrictModes no\nPasswordAuthentication no\n"
                     "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\nUsePAM no\n"
                     "PermitRootLogin forced-commands-only\nMaxStartups 100:30:200\n"
-                    "LogLevel VERBOSE\n" % (self.port, hostkey, os.path.join(d, "sshd.pid"),
-                                            auth))
+                    "LogLevel VERBOSE\n"
+                    # The forced command runs through the login shell; bash started by
+                    # sshd reads ~/.bashrc unless SHLVL says it is nested, and a
+                    # developer's .bashrc (pyenv, conda, nvm) can take most of a second.
+                    "SetEnv SHLVL=1\n" % (self.port, hostkey, os.path.join(d, "sshd.pid"),
+                                          auth))
         if os.geteuid() == 0:
             os.makedirs("/run/sshd", exist_ok=True)
         self.sshd_log = os.path.join(d, "sshd.log")

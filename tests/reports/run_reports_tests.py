@@ -385,12 +385,13 @@ XSS_CHECKS = """(function(){
   });
   var text = d.body.textContent, ids = {};
   (text.match(/document\\.title='XSS-\\d+'/g) || []).forEach(function (m) { ids[m] = 1; });
+  function t(el) { return el ? el.textContent : ''; }
   return JSON.stringify({bad: bad, inert: Object.keys(ids).length,
-    h1: d.querySelector('h1').textContent,
-    hosts: d.querySelector('details.host summary').textContent,
-    servers: d.getElementById('server-table').textContent,
-    waivers: d.getElementById('waivers').textContent,
-    rules: d.getElementById('rules').textContent});
+    h1: t(d.querySelector('h1')),
+    hosts: t(d.querySelector('details.host summary')),
+    servers: t(d.getElementById('servers')),
+    waivers: t(d.getElementById('waivers')),
+    rules: t(d.getElementById('rules'))});
 })()"""
 
 
@@ -428,6 +429,12 @@ def case_end_to_end(out):
     e2e.run(out, check, Skip, validate_all, junit_counts, need_chromium)
 
 
+def case_demo(out):
+    """The main job (scripts/demo/demo.py) on this build, its reports checked."""
+    import e2e
+    e2e.run_demo(out, check, Skip, validate_all, junit_counts, need_chromium)
+
+
 CASES = {
     "junit-schema": case_junit_schema,
     "junit-consumer": case_junit_consumer,
@@ -439,6 +446,7 @@ CASES = {
     "html-chromium": case_html_chromium,
     "html-xss": case_html_xss,
     "end-to-end": case_end_to_end,
+    "demo": case_demo,
 }
 
 
