@@ -121,8 +121,8 @@ int mf_eval_cli_open(mf_eval_cli *c, const char *source)
                 mf_log_warn("%s: waivers[%zu] names rule \"%s\", which policy %s does not have",
                             c->waivers_path, i, c->waivers->v[i].rule, c->policy->id);
     }
-    mf_run_info info = {.command = c->command, .source = source, .as_of = c->as_of,
-                        .fail_on = c->fail_on};
+    mf_run_info info = {
+        .command = c->command, .source = source, .as_of = c->as_of, .fail_on = c->fail_on};
     if (mf_results_new(&c->results, c->policy, c->waivers, &info) != MF_OK) {
         fprintf(stderr, "mailfleet-collector %s: out of memory\n", c->command);
         return MF_EXIT_RUNTIME;
@@ -140,8 +140,10 @@ int mf_eval_cli_open(mf_eval_cli *c, const char *source)
     }
     /* The report writers (JUnit, HTML, CSV) and the history: files created now. */
     if (c->junit_path || c->html_path || c->csv_path || c->history_path) {
-        mf_report_paths paths = {.junit = c->junit_path, .html = c->html_path,
-                                 .csv = c->csv_path, .history = c->history_path,
+        mf_report_paths paths = {.junit = c->junit_path,
+                                 .html = c->html_path,
+                                 .csv = c->csv_path,
+                                 .history = c->history_path,
                                  .junit_group = (mf_rpt_group)c->junit_group};
         if (mf_report_outputs_open(&c->outputs, &paths, &err) != MF_OK ||
             mf_report_outputs_attach(c->outputs, c->results, &err) != MF_OK) {
@@ -176,13 +178,16 @@ int mf_eval_cli_finish(mf_eval_cli *c)
     }
     if (c->dump && c->dump != stdout && fclose(c->dump) != 0) {
         c->dump = NULL;
-        fprintf(stderr, "mailfleet-collector %s: %s: cannot write: %s\n", c->command,
-                c->dump_path, strerror(errno));
+        fprintf(stderr, "mailfleet-collector %s: %s: cannot write: %s\n", c->command, c->dump_path,
+                strerror(errno));
         return MF_EXIT_RUNTIME;
     }
     c->dump = NULL;
     bool stdout_taken = (c->json_path && strcmp(c->json_path, "-") == 0) ||
-                        (c->dump_path && strcmp(c->dump_path, "-") == 0);
+                        (c->dump_path && strcmp(c->dump_path, "-") == 0) ||
+                        (c->junit_path && strcmp(c->junit_path, "-") == 0) ||
+                        (c->html_path && strcmp(c->html_path, "-") == 0) ||
+                        (c->csv_path && strcmp(c->csv_path, "-") == 0);
     if (c->verbosity >= 0 || mf_results_exit_code(c->results) != MF_EXIT_COMPLIANT)
         mf_results_print_summary(c->results, stdout_taken ? stderr : stdout);
     fflush(stdout);
@@ -424,15 +429,22 @@ static void help(FILE *f)
 }
 
 static const struct option check_longopts[] = {
-    {"policy", required_argument, NULL, 1000},  {"waivers", required_argument, NULL, 1001},
-    {"json", required_argument, NULL, 1002},    {"fail-on", required_argument, NULL, 1003},
-    {"as-of", required_argument, NULL, 1004},   {"dump-facts", required_argument, NULL, 1005},
-    {"junit", required_argument, NULL, 1006},   {"html", required_argument, NULL, 1007},
-    {"csv", required_argument, NULL, 1008},     {"history", required_argument, NULL, 1009},
+    {"policy", required_argument, NULL, 1000},
+    {"waivers", required_argument, NULL, 1001},
+    {"json", required_argument, NULL, 1002},
+    {"fail-on", required_argument, NULL, 1003},
+    {"as-of", required_argument, NULL, 1004},
+    {"dump-facts", required_argument, NULL, 1005},
+    {"junit", required_argument, NULL, 1006},
+    {"html", required_argument, NULL, 1007},
+    {"csv", required_argument, NULL, 1008},
+    {"history", required_argument, NULL, 1009},
     {"junit-group-by", required_argument, NULL, 1010},
     {"jobs", required_argument, NULL, 1011},
-    {"verbose", no_argument, NULL, 'v'},        {"quiet", no_argument, NULL, 'q'},
-    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 int mf_cmd_check(int argc, char **argv)
@@ -511,10 +523,13 @@ int mf_cmd_check(int argc, char **argv)
         fprintf(stderr, "mailfleet-collector check: out of memory\n");
         goto out;
     }
-    mf_eval_pool_opts po = {.threads = cli.jobs, .evaluate = false,
-                            .fleet_history = fleet != NULL, .on_report = on_pass1, .ctx = &p1};
-    mf_code prc = mf_eval_pool_new(&pool, cli.policy, cli.waivers, cli.results, &cli.opts,
-                                   fleet, &po, &err);
+    mf_eval_pool_opts po = {.threads = cli.jobs,
+                            .evaluate = false,
+                            .fleet_history = fleet != NULL,
+                            .on_report = on_pass1,
+                            .ctx = &p1};
+    mf_code prc =
+        mf_eval_pool_new(&pool, cli.policy, cli.waivers, cli.results, &cli.opts, fleet, &po, &err);
     for (size_t i = 0; prc == MF_OK && i < files.n; i++) {
         char *data = NULL;
         size_t len = 0;
@@ -559,10 +574,15 @@ int mf_cmd_check(int argc, char **argv)
 
     /* Pass 2: each host's latest report, evaluated by the workers, results streamed in
      * file order. */
-    po = (mf_eval_pool_opts){.threads = cli.jobs, .evaluate = true,
-                             .fleet_latest = fleet != NULL, .on_report = on_pass2, .ctx = &cli};
-    prc = mf_eval_pool_new(&pool, cli.policy, cli.waivers, cli.results, &cli.opts, fleet, &po,
-                           &err);
+    /* The HTML writer reads the whole report (its server inventory); others its head. */
+    po = (mf_eval_pool_opts){.threads = cli.jobs,
+                             .evaluate = true,
+                             .fleet_latest = fleet != NULL,
+                             .keep_report = cli.html_path != NULL,
+                             .on_report = on_pass2,
+                             .ctx = &cli};
+    prc =
+        mf_eval_pool_new(&pool, cli.policy, cli.waivers, cli.results, &cli.opts, fleet, &po, &err);
     for (size_t k = 0; prc == MF_OK && k < ntodo; k++) {
         const char *path = files.v[todo[k]];
         char *data = NULL;
@@ -588,8 +608,10 @@ int mf_cmd_check(int argc, char **argv)
     if (fleet) {
         if (mf_fleet_dropped(fleet)) {
             char w[160];
-            snprintf(w, sizeof(w), "%zu servers beyond the fleet aggregator's cap were not "
-                                   "evaluated by fleet-server rules", mf_fleet_dropped(fleet));
+            snprintf(w, sizeof(w),
+                     "%zu servers beyond the fleet aggregator's cap were not "
+                     "evaluated by fleet-server rules",
+                     mf_fleet_dropped(fleet));
             mf_results_warn(cli.results, w);
         }
         if (mf_policy_eval_fleet(cli.policy, fleet, cli.waivers, cli.results, &cli.opts, &err) !=

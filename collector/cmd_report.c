@@ -70,8 +70,8 @@ typedef struct run {
     mf_error err;
 } run;
 
-static int on_latest(void *ctx, const char *host_id, const char *report_id,
-                     int64_t collected_at, const char *json, size_t len)
+static int on_latest(void *ctx, const char *host_id, const char *report_id, int64_t collected_at,
+                     const char *json, size_t len)
 {
     (void)collected_at;
     run *x = ctx;
@@ -94,8 +94,8 @@ static int on_server(void *ctx, const mf_store_server_row *row)
     /* The HTML report's server inventory (report_outputs.h) comes from the same rows. */
     mf_code rc = mf_report_outputs_server(x->cli->outputs, row, &x->err);
     if (rc == MF_OK && x->fleet)
-        rc = mf_fleet_add_seen(x->fleet, row->hostname, row->port, row->provider,
-                               row->first_seen, row->last_seen, 0, &x->err);
+        rc = mf_fleet_add_seen(x->fleet, row->hostname, row->port, row->provider, row->first_seen,
+                               row->last_seen, 0, &x->err);
     if (rc != MF_OK) {
         x->rc = rc;
         return 1;
@@ -116,15 +116,22 @@ static int on_probes(void *ctx, const mf_store_probe_row *row)
 }
 
 static const struct option report_longopts[] = {
-    {"policy", required_argument, NULL, 1000},  {"waivers", required_argument, NULL, 1001},
-    {"json", required_argument, NULL, 1002},    {"fail-on", required_argument, NULL, 1003},
-    {"as-of", required_argument, NULL, 1004},   {"dump-facts", required_argument, NULL, 1005},
-    {"junit", required_argument, NULL, 1006},   {"html", required_argument, NULL, 1007},
-    {"csv", required_argument, NULL, 1008},     {"history", required_argument, NULL, 1009},
+    {"policy", required_argument, NULL, 1000},
+    {"waivers", required_argument, NULL, 1001},
+    {"json", required_argument, NULL, 1002},
+    {"fail-on", required_argument, NULL, 1003},
+    {"as-of", required_argument, NULL, 1004},
+    {"dump-facts", required_argument, NULL, 1005},
+    {"junit", required_argument, NULL, 1006},
+    {"html", required_argument, NULL, 1007},
+    {"csv", required_argument, NULL, 1008},
+    {"history", required_argument, NULL, 1009},
     {"junit-group-by", required_argument, NULL, 1010},
     {"jobs", required_argument, NULL, 1011},
-    {"db", required_argument, NULL, 'd'},       {"verbose", no_argument, NULL, 'v'},
-    {"quiet", no_argument, NULL, 'q'},          {"help", no_argument, NULL, 'h'},
+    {"db", required_argument, NULL, 'd'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"quiet", no_argument, NULL, 'q'},
+    {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
@@ -160,8 +167,10 @@ int mf_cmd_report(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "mailfleet-collector report: unexpected argument \"%s\" (report reads "
-                        "the store; `check` evaluates report files)\n", argv[optind]);
+        fprintf(stderr,
+                "mailfleet-collector report: unexpected argument \"%s\" (report reads "
+                "the store; `check` evaluates report files)\n",
+                argv[optind]);
         return MF_EXIT_USAGE;
     }
     if (!db || !cli.policy_path) {
@@ -170,8 +179,7 @@ int mf_cmd_report(int argc, char **argv)
         return MF_EXIT_USAGE;
     }
     if (!mf_path_is_file(db)) {
-        fprintf(stderr, "mailfleet-collector report: %s: no such store (run ingest first)\n",
-                db);
+        fprintf(stderr, "mailfleet-collector report: %s: no such store (run ingest first)\n", db);
         return MF_EXIT_RUNTIME;
     }
     int status = MF_EXIT_RUNTIME;
@@ -195,9 +203,13 @@ int mf_cmd_report(int argc, char **argv)
         fprintf(stderr, "mailfleet-collector report: out of memory\n");
         goto out;
     }
-    mf_eval_pool_opts po = {.threads = cli.jobs, .evaluate = true,
-                            .fleet_history = x.fleet != NULL, .fleet_latest = x.fleet != NULL,
-                            .on_report = mf_eval_cli_on_report, .ctx = &cli};
+    mf_eval_pool_opts po = {.threads = cli.jobs,
+                            .evaluate = true,
+                            .fleet_history = x.fleet != NULL,
+                            .fleet_latest = x.fleet != NULL,
+                            .keep_report = cli.html_path != NULL,
+                            .on_report = mf_eval_cli_on_report,
+                            .ctx = &cli};
     mf_code src = mf_eval_pool_new(&x.pool, cli.policy, cli.waivers, cli.results, &cli.opts,
                                    x.fleet, &po, &x.err);
     if (src == MF_OK)
@@ -224,8 +236,10 @@ int mf_cmd_report(int argc, char **argv)
     if (x.fleet) {
         if (mf_fleet_dropped(x.fleet)) {
             char w[160];
-            snprintf(w, sizeof(w), "%zu servers beyond the fleet aggregator's cap were not "
-                                   "evaluated by fleet-server rules", mf_fleet_dropped(x.fleet));
+            snprintf(w, sizeof(w),
+                     "%zu servers beyond the fleet aggregator's cap were not "
+                     "evaluated by fleet-server rules",
+                     mf_fleet_dropped(x.fleet));
             mf_results_warn(cli.results, w);
         }
         if (mf_policy_eval_fleet(cli.policy, x.fleet, cli.waivers, cli.results, &cli.opts,

@@ -154,45 +154,80 @@ _Static_assert(F__COUNT <= MF_FACTS_MAX, "grow MF_FACTS_MAX");
 #define O MF_FT_OBJECT
 
 static const mf_fact_def catalogue[F__COUNT] = {
-    [F_HOST_ID] = {"host.id", S, "The Mac's stable id: serial number, else hardware UUID, else host name."},
-    [F_HOST_HOSTNAME] = {"host.hostname", S, "The Mac's host name (null when the report has none)."},
+    [F_HOST_ID] = {"host.id", S,
+                   "The Mac's stable id: serial number, else hardware UUID, else host name."},
+    [F_HOST_HOSTNAME] = {"host.hostname", S,
+                         "The Mac's host name (null when the report has none)."},
     [F_HOST_OS_NAME] = {"host.os_name", S, "Operating system name, e.g. \"macOS\" (may be null)."},
-    [F_HOST_OS_VERSION] = {"host.os_version", S, "Operating system version, e.g. \"14.5\" (may be null)."},
-    [F_HOST_AGENT_VERSION] = {"host.agent_version", S, "Version of the agent that wrote the report."},
-    [F_HOST_COLLECTED_AT] = {"host.collected_at", S, "When the report was collected (RFC 3339, UTC)."},
-    [F_HOST_REPORT_AGE_DAYS] = {"host.report_age_days", I, "Whole days from collected_at to the evaluation date."},
-    [F_HOST_DROPPED_REPORTS] = {"host.dropped_reports", I, "Reports the agent's outbox dropped before this one (0 normally)."},
+    [F_HOST_OS_VERSION] = {"host.os_version", S,
+                           "Operating system version, e.g. \"14.5\" (may be null)."},
+    [F_HOST_AGENT_VERSION] = {"host.agent_version", S,
+                              "Version of the agent that wrote the report."},
+    [F_HOST_COLLECTED_AT] = {"host.collected_at", S,
+                             "When the report was collected (RFC 3339, UTC)."},
+    [F_HOST_REPORT_AGE_DAYS] = {"host.report_age_days", I,
+                                "Whole days from collected_at to the evaluation date."},
+    [F_HOST_DROPPED_REPORTS] = {"host.dropped_reports", I,
+                                "Reports the agent's outbox dropped before this one (0 normally)."},
     [F_HOST_SERVERS] = {"host.servers", I, "Server entries in the report."},
     [F_HOST_ACCOUNTS] = {"host.accounts", I, "Accounts in the report."},
     [F_HOST_PROBES] = {"host.probes", I, "Probes in the report."},
-    [F_HOST_PROBES_FAILED] = {"host.probes_failed", I, "Probes whose outcome is neither ok nor skipped."},
+    [F_HOST_PROBES_FAILED] = {"host.probes_failed", I,
+                              "Probes whose outcome is neither ok nor skipped."},
     [F_HOST_SOURCES] = {"host.sources", I, "Sources (settings files) the agent tried."},
-    [F_HOST_SOURCES_FAILED] = {"host.sources_failed", I, "Sources that exist but could not be read: unreadable, malformed or too-large."},
+    [F_HOST_SOURCES_FAILED] =
+        {"host.sources_failed", I,
+         "Sources that exist but could not be read: unreadable, malformed or too-large."},
     [F_HOST_USERS] = {"host.users", L, "Users that have server entries or accounts."},
-    [F_HOST_MAX_SERVERS_PER_USER] = {"host.max_servers_per_user", I, "The most server entries any one user has. Unknown when a source failed (entries may be missing)."},
+    [F_HOST_MAX_SERVERS_PER_USER] = {"host.max_servers_per_user", I,
+                                     "The most server entries any one user has. Unknown when a "
+                                     "source failed (entries may be missing)."},
 
-    [F_SERVER] = {"server", O, "The server entry (account scope: null when the account names no existing server)."},
+    [F_SERVER] =
+        {"server", O,
+         "The server entry (account scope: null when the account names no existing server)."},
     [F_SERVER_ID] = {"server.id", S, "The entry's id in the report, \"s1\"."},
-    [F_SERVER_NAME] = {"server.name", S, "\"hostname:port\", \"hostname\" when no port, \"provider:NAME\" for provider-managed entries."},
-    [F_SERVER_USER] = {"server.user", S, "The home folder's user (\"\" for configuration profiles)."},
+    [F_SERVER_NAME] = {"server.name", S,
+                       "\"hostname:port\", \"hostname\" when no port, \"provider:NAME\" for "
+                       "provider-managed entries."},
+    [F_SERVER_USER] = {"server.user", S,
+                       "The home folder's user (\"\" for configuration profiles)."},
     [F_SERVER_CLIENT] = {"server.client", S, "apple-mail, thunderbird, mailmate or profile."},
-    [F_SERVER_HOSTNAME] = {"server.hostname", S, "Host name, trimmed and lower case; null when none is stored."},
-    [F_SERVER_HOSTNAME_RAW] = {"server.hostname_raw", S, "The host name as stored; null when it needed no cleaning."},
-    [F_SERVER_PROVIDER] = {"server.provider", S, "icloud, google, yahoo, microsoft or exchange when the OS picks the host; else null."},
-    [F_SERVER_PROVIDER_MANAGED] = {"server.provider_managed", B, "True when the OS picks the host from its provider list."},
+    [F_SERVER_HOSTNAME] = {"server.hostname", S,
+                           "Host name, trimmed and lower case; null when none is stored."},
+    [F_SERVER_HOSTNAME_RAW] = {"server.hostname_raw", S,
+                               "The host name as stored; null when it needed no cleaning."},
+    [F_SERVER_PROVIDER] =
+        {"server.provider", S,
+         "icloud, google, yahoo, microsoft or exchange when the OS picks the host; else null."},
+    [F_SERVER_PROVIDER_MANAGED] = {"server.provider_managed", B,
+                                   "True when the OS picks the host from its provider list."},
     [F_SERVER_PORT] = {"server.port", I, "The port (null for provider-managed entries)."},
-    [F_SERVER_SECURITY] = {"server.security", S, "none, starttls-optional, starttls or tls. Unknown when the client's setting is not understood."},
-    [F_SERVER_AUTH] = {"server.auth", S, "none, password, password-encrypted, ntlm, gssapi, oauth2, client-cert, apple-token or any. Unknown when not understood."},
+    [F_SERVER_SECURITY] = {"server.security", S,
+                           "none, starttls-optional, starttls or tls. Unknown when the client's "
+                           "setting is not understood."},
+    [F_SERVER_AUTH] = {"server.auth", S,
+                       "none, password, password-encrypted, ntlm, gssapi, oauth2, client-cert, "
+                       "apple-token or any. Unknown when not understood."},
     [F_SERVER_USERNAME] = {"server.username", S, "The login name (null when none is stored)."},
     [F_SERVER_DESCRIPTION] = {"server.description", S, "The label the user sees (may be null)."},
-    [F_SERVER_IDENTIFIER] = {"server.identifier", S, "The client's own key for the entry (may be null)."},
+    [F_SERVER_IDENTIFIER] = {"server.identifier", S,
+                             "The client's own key for the entry (may be null)."},
     [F_SERVER_USED_BY] = {"server.used_by", L, "Ids of the accounts that send through the entry."},
-    [F_SERVER_USED_BY_COUNT] = {"server.used_by_count", I, "Number of accounts that send through the entry."},
-    [F_SERVER_FLAGS] = {"server.flags", L, "The report's findings on the entry: unused, duplicate, plaintext, cleartext-auth, port-25, ..."},
-    [F_SERVER_UNUSED] = {"server.unused", B, "No account uses the entry. Unknown when a settings file of the same user and client failed to read (its accounts may use it)."},
-    [F_SERVER_DUPLICATE] = {"server.duplicate", B, "Another entry has the same client, host, port and user. Unknown when a settings file of the same user and client failed."},
+    [F_SERVER_USED_BY_COUNT] = {"server.used_by_count", I,
+                                "Number of accounts that send through the entry."},
+    [F_SERVER_FLAGS] = {"server.flags", L,
+                        "The report's findings on the entry: unused, duplicate, plaintext, "
+                        "cleartext-auth, port-25, ..."},
+    [F_SERVER_UNUSED] = {"server.unused", B,
+                         "No account uses the entry. Unknown when a settings file of the same user "
+                         "and client failed to read (its accounts may use it)."},
+    [F_SERVER_DUPLICATE] = {"server.duplicate", B,
+                            "Another entry has the same client, host, port and user. Unknown when "
+                            "a settings file of the same user and client failed."},
 
-    [F_SOURCE] = {"source", O, "The settings file the entry (or account) came from; null when none."},
+    [F_SOURCE] = {"source", O,
+                  "The settings file the entry (or account) came from; null when none."},
     [F_SOURCE_USER] = {"source.user", S, "The user whose file it is (\"\" for none)."},
     [F_SOURCE_CLIENT] = {"source.client", S, "The mail client."},
     [F_SOURCE_FORMAT] = {"source.format", S, "The file format, e.g. accounts-plist, prefs-js."},
@@ -200,70 +235,128 @@ static const mf_fact_def catalogue[F__COUNT] = {
     [F_SOURCE_STATUS] = {"source.status", S, "ok, missing, unreadable, malformed or too-large."},
     [F_SOURCE_ERROR] = {"source.error", S, "Why reading failed (null when ok)."},
 
-    [F_PROBE] = {"probe", O, "The probe of the entry's host name, port and security. Unknown when no probe covers the entry (collected with --no-probe); null when the account has no server."},
+    [F_PROBE] =
+        {"probe", O,
+         "The probe of the entry's host name, port and security. Unknown when no probe covers the "
+         "entry (collected with --no-probe); null when the account has no server."},
     [F_PROBE_HOSTNAME] = {"probe.hostname", S, "The host probed."},
     [F_PROBE_PORT] = {"probe.port", I, "The port probed."},
     [F_PROBE_SECURITY] = {"probe.security", S, "The security the probe used."},
-    [F_PROBE_OUTCOME] = {"probe.outcome", S, "ok, dns-nxdomain, connect-timeout, cert-expired, ... (docs/report-format.md)."},
+    [F_PROBE_OUTCOME] =
+        {"probe.outcome", S,
+         "ok, dns-nxdomain, connect-timeout, cert-expired, ... (docs/report-format.md)."},
     [F_PROBE_OK] = {"probe.ok", B, "True when the outcome is ok."},
-    [F_PROBE_PHASE] = {"probe.phase", S, "The phase the outcome happened in (null for ok and skipped)."},
+    [F_PROBE_PHASE] = {"probe.phase", S,
+                       "The phase the outcome happened in (null for ok and skipped)."},
     [F_PROBE_DETAIL] = {"probe.detail", S, "The outcome in plain words (may be null)."},
-    [F_PROBE_REPLY_CODE] = {"probe.reply_code", I, "The SMTP reply code behind a rejection (null when none)."},
+    [F_PROBE_REPLY_CODE] = {"probe.reply_code", I,
+                            "The SMTP reply code behind a rejection (null when none)."},
     [F_PROBE_ADDRESS] = {"probe.address", S, "The IP address connected to (may be null)."},
     [F_PROBE_DURATION_MS] = {"probe.duration_ms", I, "How long the probe took."},
-    [F_PROBE_BANNER] = {"probe.banner", S, "The server's greeting. Unknown when the probe did not get that far."},
-    [F_PROBE_EHLO] = {"probe.ehlo", L, "EHLO extension lines before TLS (null with implicit TLS). Unknown when EHLO was not reached."},
-    [F_PROBE_STARTTLS_OFFERED] = {"probe.starttls_offered", B, "Whether the plain-text EHLO offered STARTTLS (null with implicit TLS). Unknown when EHLO was not reached."},
-    [F_PROBE_AUTH_BEFORE_TLS] = {"probe.auth_before_tls", L, "AUTH mechanisms offered before TLS. Unknown when the probe did not get that far."},
-    [F_PROBE_EHLO_TLS] = {"probe.ehlo_tls", L, "EHLO extension lines after TLS (null when no TLS session). Unknown when not reached."},
-    [F_PROBE_AUTH] = {"probe.auth", L, "AUTH mechanisms a client would use (after TLS, or of the only EHLO). Unknown when not reached."},
-    [F_PROBE_TLS] = {"probe.tls", O, "The TLS session: null when there is none (plain text, STARTTLS not offered or refused); unknown when the probe failed before TLS."},
-    [F_PROBE_TLS_VERSION] = {"probe.tls.version", S, "TLSv1.3, TLSv1.2, ... (null when the handshake failed)."},
+    [F_PROBE_BANNER] = {"probe.banner", S,
+                        "The server's greeting. Unknown when the probe did not get that far."},
+    [F_PROBE_EHLO] = {"probe.ehlo", L,
+                      "EHLO extension lines before TLS (null with implicit TLS). Unknown when EHLO "
+                      "was not reached."},
+    [F_PROBE_STARTTLS_OFFERED] = {"probe.starttls_offered", B,
+                                  "Whether the plain-text EHLO offered STARTTLS (null with "
+                                  "implicit TLS). Unknown when EHLO was not reached."},
+    [F_PROBE_AUTH_BEFORE_TLS] =
+        {"probe.auth_before_tls", L,
+         "AUTH mechanisms offered before TLS. Unknown when the probe did not get that far."},
+    [F_PROBE_EHLO_TLS] =
+        {"probe.ehlo_tls", L,
+         "EHLO extension lines after TLS (null when no TLS session). Unknown when not reached."},
+    [F_PROBE_AUTH] = {"probe.auth", L,
+                      "AUTH mechanisms a client would use (after TLS, or of the only EHLO). "
+                      "Unknown when not reached."},
+    [F_PROBE_TLS] = {"probe.tls", O,
+                     "The TLS session: null when there is none (plain text, STARTTLS not offered "
+                     "or refused); unknown when the probe failed before TLS."},
+    [F_PROBE_TLS_VERSION] = {"probe.tls.version", S,
+                             "TLSv1.3, TLSv1.2, ... (null when the handshake failed)."},
     [F_PROBE_TLS_CIPHER] = {"probe.tls.cipher", S, "The cipher suite (OpenSSL name)."},
-    [F_PROBE_TLS_VERIFIED] = {"probe.tls.verified", B, "Whether the certificate chain verified against the trust store."},
-    [F_PROBE_TLS_VERIFY_ERROR] = {"probe.tls.verify_error", S, "Why the chain did not verify (null when it did)."},
-    [F_PROBE_TLS_HOSTNAME_MATCH] = {"probe.tls.hostname_match", B, "Whether the certificate is valid for the host name."},
-    [F_PROBE_TLS_ALERT] = {"probe.tls.alert", S, "The TLS alert of a failed handshake (null when none)."},
-    [F_PROBE_TLS_CERT] = {"probe.tls.cert", O, "The server's leaf certificate (null when none was received)."},
+    [F_PROBE_TLS_VERIFIED] = {"probe.tls.verified", B,
+                              "Whether the certificate chain verified against the trust store."},
+    [F_PROBE_TLS_VERIFY_ERROR] = {"probe.tls.verify_error", S,
+                                  "Why the chain did not verify (null when it did)."},
+    [F_PROBE_TLS_HOSTNAME_MATCH] = {"probe.tls.hostname_match", B,
+                                    "Whether the certificate is valid for the host name."},
+    [F_PROBE_TLS_ALERT] = {"probe.tls.alert", S,
+                           "The TLS alert of a failed handshake (null when none)."},
+    [F_PROBE_TLS_CERT] = {"probe.tls.cert", O,
+                          "The server's leaf certificate (null when none was received)."},
     [F_PROBE_TLS_CERT_SUBJECT] = {"probe.tls.cert.subject", S, "Subject DN."},
     [F_PROBE_TLS_CERT_ISSUER] = {"probe.tls.cert.issuer", S, "Issuer DN."},
     [F_PROBE_TLS_CERT_SAN] = {"probe.tls.cert.san", L, "Subject alternative names."},
-    [F_PROBE_TLS_CERT_NOT_BEFORE] = {"probe.tls.cert.not_before", S, "Start of validity (RFC 3339)."},
+    [F_PROBE_TLS_CERT_NOT_BEFORE] = {"probe.tls.cert.not_before", S,
+                                     "Start of validity (RFC 3339)."},
     [F_PROBE_TLS_CERT_NOT_AFTER] = {"probe.tls.cert.not_after", S, "End of validity (RFC 3339)."},
-    [F_PROBE_TLS_CERT_DAYS_LEFT] = {"probe.tls.cert.days_left", I, "Days from the probe to not_after (negative when expired)."},
-    [F_PROBE_TLS_CERT_SELF_SIGNED] = {"probe.tls.cert.self_signed", B, "Whether the certificate is self-signed."},
+    [F_PROBE_TLS_CERT_DAYS_LEFT] = {"probe.tls.cert.days_left", I,
+                                    "Days from the probe to not_after (negative when expired)."},
+    [F_PROBE_TLS_CERT_SELF_SIGNED] = {"probe.tls.cert.self_signed", B,
+                                      "Whether the certificate is self-signed."},
     [F_PROBE_TLS_CERT_SHA256] = {"probe.tls.cert.sha256", S, "SHA-256 fingerprint, hex."},
 
     [F_ACCOUNT_ID] = {"account.id", S, "The account's id in the report, \"a1\"."},
     [F_ACCOUNT_USER] = {"account.user", S, "The home folder's user."},
     [F_ACCOUNT_CLIENT] = {"account.client", S, "The mail client."},
-    [F_ACCOUNT_TYPE] = {"account.type", S, "imap, pop, icloud, exchange, google, yahoo, microsoft, other (may be null)."},
+    [F_ACCOUNT_TYPE] =
+        {"account.type", S,
+         "imap, pop, icloud, exchange, google, yahoo, microsoft, other (may be null)."},
     [F_ACCOUNT_DESCRIPTION] = {"account.description", S, "The account's label (may be null)."},
     [F_ACCOUNT_EMAILS] = {"account.emails", L, "The account's addresses."},
-    [F_ACCOUNT_SMTP] = {"account.smtp", S, "Id of the server entry it sends through (null when none or dangling)."},
-    [F_ACCOUNT_SMTP_REF] = {"account.smtp_ref", S, "The reference as the client stores it (may be null)."},
+    [F_ACCOUNT_SMTP] = {"account.smtp", S,
+                        "Id of the server entry it sends through (null when none or dangling)."},
+    [F_ACCOUNT_SMTP_REF] = {"account.smtp_ref", S,
+                            "The reference as the client stores it (may be null)."},
     [F_ACCOUNT_FLAGS] = {"account.flags", L, "The report's findings on the account (dangling)."},
-    [F_ACCOUNT_DANGLING] = {"account.dangling", B, "The account names a server entry that does not exist. Unknown when a settings file of the same user and client failed (the entry may be there)."},
+    [F_ACCOUNT_DANGLING] =
+        {"account.dangling", B,
+         "The account names a server entry that does not exist. Unknown when a settings file of "
+         "the same user and client failed (the entry may be there)."},
 
     [F_FLEET_NAME] = {"fleet_server.name", S, "\"hostname:port\", or \"provider:NAME\"."},
-    [F_FLEET_HOSTNAME] = {"fleet_server.hostname", S, "Host name (null for provider-managed entries)."},
+    [F_FLEET_HOSTNAME] = {"fleet_server.hostname", S,
+                          "Host name (null for provider-managed entries)."},
     [F_FLEET_PORT] = {"fleet_server.port", I, "Port (null when none)."},
-    [F_FLEET_PROVIDER] = {"fleet_server.provider", S, "Provider for provider-managed entries, else null."},
+    [F_FLEET_PROVIDER] = {"fleet_server.provider", S,
+                          "Provider for provider-managed entries, else null."},
     [F_FLEET_HOSTS] = {"fleet_server.hosts", I, "Macs whose latest report has an entry for it."},
-    [F_FLEET_ENTRIES] = {"fleet_server.entries", I, "Entries for it in latest reports (a Mac may have several)."},
-    [F_FLEET_ACCOUNTS] = {"fleet_server.accounts", I, "Accounts that send through it, in latest reports."},
-    [F_FLEET_USED] = {"fleet_server.used", B, "Whether any account anywhere uses it. Unknown when none does but some Mac's settings file failed to read."},
-    [F_FLEET_UNUSED_ENTRIES] = {"fleet_server.unused_entries", I, "Entries for it that no account uses."},
-    [F_FLEET_HOSTS_PROBED] = {"fleet_server.hosts_probed", I, "Macs whose latest report probed it (skipped and probe-error not counted)."},
-    [F_FLEET_HOSTS_PROBE_OK] = {"fleet_server.hosts_probe_ok", I, "Macs whose latest probe of it succeeded."},
-    [F_FLEET_PROBE_OK_SHARE] = {"fleet_server.probe_ok_share", N, "hosts_probe_ok / hosts_probed, 0 to 1. Unknown when no Mac probed it."},
-    [F_FLEET_DNS] = {"fleet_server.dns", S, "\"ok\" when any Mac resolved it, else \"nxdomain\" when a lookup said it does not exist. Unknown otherwise (not probed, temporary DNS errors)."},
-    [F_FLEET_TOP_FAILURE] = {"fleet_server.top_failure", S, "The most frequent failing probe outcome (null when none failed)."},
-    [F_FLEET_FIRST_SEEN] = {"fleet_server.first_seen", S, "Earliest collected_at of a report naming it (RFC 3339)."},
-    [F_FLEET_LAST_SEEN] = {"fleet_server.last_seen", S, "Latest collected_at of a report naming it (RFC 3339)."},
-    [F_FLEET_DAYS_SINCE_FIRST_SEEN] = {"fleet_server.days_since_first_seen", I, "Whole days from first_seen to the evaluation date."},
-    [F_FLEET_DAYS_SINCE_LAST_SEEN] = {"fleet_server.days_since_last_seen", I, "Whole days from last_seen to the evaluation date."},
-    [F_FLEET_FAILING_DAYS] = {"fleet_server.failing_days", I, "0 when some Mac's latest probe of it succeeded; else whole days since any probe of it last succeeded (or since it was first probed). Unknown when no Mac probed it."},
+    [F_FLEET_ENTRIES] = {"fleet_server.entries", I,
+                         "Entries for it in latest reports (a Mac may have several)."},
+    [F_FLEET_ACCOUNTS] = {"fleet_server.accounts", I,
+                          "Accounts that send through it, in latest reports."},
+    [F_FLEET_USED] = {"fleet_server.used", B,
+                      "Whether any account anywhere uses it. Unknown when none does but some Mac's "
+                      "settings file failed to read."},
+    [F_FLEET_UNUSED_ENTRIES] = {"fleet_server.unused_entries", I,
+                                "Entries for it that no account uses."},
+    [F_FLEET_HOSTS_PROBED] =
+        {"fleet_server.hosts_probed", I,
+         "Macs whose latest report probed it (skipped and probe-error not counted)."},
+    [F_FLEET_HOSTS_PROBE_OK] = {"fleet_server.hosts_probe_ok", I,
+                                "Macs whose latest probe of it succeeded."},
+    [F_FLEET_PROBE_OK_SHARE] =
+        {"fleet_server.probe_ok_share", N,
+         "hosts_probe_ok / hosts_probed, 0 to 1. Unknown when no Mac probed it."},
+    [F_FLEET_DNS] = {"fleet_server.dns", S,
+                     "\"ok\" when any Mac resolved it, else \"nxdomain\" when a lookup said it "
+                     "does not exist. Unknown otherwise (not probed, temporary DNS errors)."},
+    [F_FLEET_TOP_FAILURE] = {"fleet_server.top_failure", S,
+                             "The most frequent failing probe outcome (null when none failed)."},
+    [F_FLEET_FIRST_SEEN] = {"fleet_server.first_seen", S,
+                            "Earliest collected_at of a report naming it (RFC 3339)."},
+    [F_FLEET_LAST_SEEN] = {"fleet_server.last_seen", S,
+                           "Latest collected_at of a report naming it (RFC 3339)."},
+    [F_FLEET_DAYS_SINCE_FIRST_SEEN] = {"fleet_server.days_since_first_seen", I,
+                                       "Whole days from first_seen to the evaluation date."},
+    [F_FLEET_DAYS_SINCE_LAST_SEEN] = {"fleet_server.days_since_last_seen", I,
+                                      "Whole days from last_seen to the evaluation date."},
+    [F_FLEET_FAILING_DAYS] =
+        {"fleet_server.failing_days", I,
+         "0 when some Mac's latest probe of it succeeded; else whole days since any probe of it "
+         "last succeeded (or since it was first probed). Unknown when no Mac probed it."},
 };
 
 #undef S
@@ -273,7 +366,7 @@ static const mf_fact_def catalogue[F__COUNT] = {
 #undef L
 #undef O
 
-static const char *const root_names[MF_ROOT__COUNT] = {"host", "server", "source",
+static const char *const root_names[MF_ROOT__COUNT] = {"host",  "server",  "source",
                                                        "probe", "account", "fleet_server"};
 
 const mf_fact_def *mf_facts_catalogue(size_t *n)
@@ -533,9 +626,8 @@ static int phase_order(mf_security sec, mf_phase ph)
 
 static bool is_cert_outcome(mf_outcome o)
 {
-    return o == MF_OUT_CERT_UNTRUSTED || o == MF_OUT_CERT_SELF_SIGNED ||
-           o == MF_OUT_CERT_EXPIRED || o == MF_OUT_CERT_NOT_YET_VALID ||
-           o == MF_OUT_CERT_HOSTNAME_MISMATCH;
+    return o == MF_OUT_CERT_UNTRUSTED || o == MF_OUT_CERT_SELF_SIGNED || o == MF_OUT_CERT_EXPIRED ||
+           o == MF_OUT_CERT_NOT_YET_VALID || o == MF_OUT_CERT_HOSTNAME_MISMATCH;
 }
 
 /* Whether phase ph of probe p completed, so that what it learns is known. */
@@ -701,8 +793,8 @@ static json_t *probe_json(bctx *b, const mf_probe *p)
     }
     if (partial)
         why_add(&w, "the probe of %s ended with %s in the %s phase%s%s", ep,
-                mf_outcome_name(p->outcome), mf_phase_name(p->fail_phase),
-                p->detail ? ": " : "", p->detail ? p->detail : "");
+                mf_outcome_name(p->outcome), mf_phase_name(p->fail_phase), p->detail ? ": " : "",
+                p->detail ? p->detail : "");
     why_put(b, o, &w);
     return o;
 }
@@ -859,7 +951,8 @@ static json_t *host_json(bctx *b, const mf_report *r)
             return o;
         }
         for (size_t i = 0; i < r->nservers + r->naccounts; i++) {
-            const char *u = i < r->nservers ? r->servers[i].user : r->accounts[i - r->nservers].user;
+            const char *u =
+                i < r->nservers ? r->servers[i].user : r->accounts[i - r->nservers].user;
             u = u ? u : "";
             size_t k = 0;
             while (k < users.n && strcmp(users.v[k], u) != 0)
@@ -890,7 +983,7 @@ struct mf_host_facts {
     const mf_report *r;
     json_t *host;
     json_t **servers, **sources, **probes, **accounts;
-    int *server_probe;     /* probe index per server, -1 when none */
+    int *server_probe; /* probe index per server, -1 when none */
     char **server_label, **server_name, **server_host;
     char **account_label;
     char **probe_label, **probe_name;
@@ -970,8 +1063,8 @@ mf_code mf_host_facts_build(mf_host_facts **out, const mf_report *r, const mf_fa
     hf->accounts = zalloc(r->naccounts, sizeof(json_t *));
     hf->account_label = zalloc(r->naccounts, sizeof(char *));
     if (!hf->servers || !hf->server_probe || !hf->server_label || !hf->server_name ||
-        !hf->server_host || !hf->sources || !hf->probes || !hf->probe_label ||
-        !hf->probe_name || !hf->accounts || !hf->account_label) {
+        !hf->server_host || !hf->sources || !hf->probes || !hf->probe_label || !hf->probe_name ||
+        !hf->accounts || !hf->account_label) {
         mf_host_facts_free(hf);
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     }
@@ -996,13 +1089,12 @@ mf_code mf_host_facts_build(mf_host_facts **out, const mf_report *r, const mf_fa
         char name[300];
         server_name(s, name, sizeof(name));
         hf->server_name[i] = name[0] ? mf_strdup(name) : NULL;
-        hf->server_host[i] = s->hostname ? mf_strdup(s->hostname)
+        hf->server_host[i] = s->hostname   ? mf_strdup(s->hostname)
                              : s->provider ? mf_asprintf("provider:%s", s->provider)
                                            : NULL;
-        hf->server_label[i] = mf_asprintf("%s %s (%s, %s)", s->id,
-                                          name[0] ? name : "(no host name)",
-                                          s->user && s->user[0] ? s->user : "-",
-                                          s->client ? s->client : "-");
+        hf->server_label[i] =
+            mf_asprintf("%s %s (%s, %s)", s->id, name[0] ? name : "(no host name)",
+                        s->user && s->user[0] ? s->user : "-", s->client ? s->client : "-");
         b.failed |= !hf->server_label[i] || (name[0] && !hf->server_name[i]);
         hf->server_probe[i] = -1;
         for (size_t k = 0; k < r->nprobes && hf->server_probe[i] < 0; k++)
@@ -1013,9 +1105,9 @@ mf_code mf_host_facts_build(mf_host_facts **out, const mf_report *r, const mf_fa
         const mf_account *a = &r->accounts[i];
         hf->accounts[i] = account_json(&b, r, a);
         const char *what = a->emails.n ? a->emails.v[0] : a->description;
-        hf->account_label[i] = mf_asprintf("%s %s (%s, %s)", a->id, what ? what : "",
-                                           a->user && a->user[0] ? a->user : "-",
-                                           a->client ? a->client : "-");
+        hf->account_label[i] =
+            mf_asprintf("%s %s (%s, %s)", a->id, what ? what : "",
+                        a->user && a->user[0] ? a->user : "-", a->client ? a->client : "-");
         b.failed |= !hf->account_label[i];
     }
     if (b.failed) {
@@ -1276,7 +1368,7 @@ static mf_code fleet_get(mf_fleet *f, const char *hostname, int port, const char
         s->name = mf_asprintf("provider:%s", provider);
     else
         s->name = mf_strdup("(no host name)");
-    s->host_part = hostname ? mf_strdup(hostname)
+    s->host_part = hostname   ? mf_strdup(hostname)
                    : provider ? mf_asprintf("provider:%s", provider)
                               : mf_strdup("");
     if ((hostname && !s->hostname) || (provider && !s->provider) || !s->name || !s->host_part) {
@@ -1405,8 +1497,7 @@ mf_code mf_fleet_add_latest(mf_fleet *f, const mf_report *r, mf_error *err)
 }
 
 mf_code mf_fleet_add_seen(mf_fleet *f, const char *hostname, int port, const char *provider,
-                          int64_t first_seen, int64_t last_seen, int64_t last_ok,
-                          mf_error *err)
+                          int64_t first_seen, int64_t last_seen, int64_t last_ok, mf_error *err)
 {
     fserver *s;
     if (fleet_get(f, hostname, port, provider, false, &s) != MF_OK)
@@ -1529,8 +1620,8 @@ static void put_time(bctx *b, json_t *o, int f, bool have, int64_t t)
     put(b, o, f, json_string(buf));
 }
 
-mf_code mf_fleet_facts(mf_fleet *f, size_t i, const mf_fact_mask *mask, int64_t as_of,
-                       json_t **out, mf_entity *ent, mf_error *err)
+mf_code mf_fleet_facts(mf_fleet *f, size_t i, const mf_fact_mask *mask, int64_t as_of, json_t **out,
+                       mf_entity *ent, mf_error *err)
 {
     *out = NULL;
     memset(ent, 0, sizeof(*ent));

@@ -37,20 +37,20 @@
 #define MF_POLICY_SCHEMA "mailfleet.policy.v1"
 
 /* Bounds on untrusted policy files. Each is documented in docs/policy-language.md. */
-#define MF_POLICY_MAX_BYTES (1024 * 1024)  /* one policy file */
-#define MF_POLICY_MAX_RULES 1000           /* rules in a policy with its includes */
-#define MF_POLICY_MAX_DEPTH 16             /* nesting of all/any/not */
-#define MF_POLICY_MAX_NODES 256            /* condition nodes in one rule */
-#define MF_POLICY_MAX_INCLUDE_DEPTH 8      /* include chain length */
-#define MF_POLICY_MAX_FILES 32             /* policy files loaded in total */
-#define MF_POLICY_MAX_PARAMS 128           /* parameters of one file */
-#define MF_POLICY_MAX_LIST 1000            /* items in a value list or list parameter */
-#define MF_POLICY_MAX_PATTERNS 64          /* patterns in one glob/regex list */
-#define MF_POLICY_PATTERN_MAX 256          /* bytes in one glob or regex */
-#define MF_POLICY_REGEX_EXPANSION_MAX 4096 /* pattern length x product of {m,n} bounds */
-#define MF_POLICY_MATCH_INPUT_MAX 4096     /* longest fact value matched by glob/regex */
-#define MF_POLICY_TEXT_MAX 16384           /* description, rationale, remediation texts */
-#define MF_POLICY_ID_MAX 64                /* rule, policy and parameter names */
+#define MF_POLICY_MAX_BYTES           (1024 * 1024) /* one policy file */
+#define MF_POLICY_MAX_RULES           1000          /* rules in a policy with its includes */
+#define MF_POLICY_MAX_DEPTH           16            /* nesting of all/any/not */
+#define MF_POLICY_MAX_NODES           256           /* condition nodes in one rule */
+#define MF_POLICY_MAX_INCLUDE_DEPTH   8             /* include chain length */
+#define MF_POLICY_MAX_FILES           32            /* policy files loaded in total */
+#define MF_POLICY_MAX_PARAMS          128           /* parameters of one file */
+#define MF_POLICY_MAX_LIST            1000          /* items in a value list or list parameter */
+#define MF_POLICY_MAX_PATTERNS        64            /* patterns in one glob/regex list */
+#define MF_POLICY_PATTERN_MAX         256           /* bytes in one glob or regex */
+#define MF_POLICY_REGEX_EXPANSION_MAX 4096          /* pattern length x product of {m,n} bounds */
+#define MF_POLICY_MATCH_INPUT_MAX     4096          /* longest fact value matched by glob/regex */
+#define MF_POLICY_TEXT_MAX            16384         /* description, rationale, remediation texts */
+#define MF_POLICY_ID_MAX              64            /* rule, policy and parameter names */
 
 /* ------------------------------------------------------------------ words */
 
@@ -64,10 +64,10 @@ typedef enum mf_severity {
 } mf_severity;
 
 typedef enum mf_scope {
-    MF_SCOPE_SERVER = 0, /* one server entry of a report, with its probe and source */
-    MF_SCOPE_ACCOUNT,    /* one account, with its server entry and that entry's probe */
-    MF_SCOPE_PROBE,      /* one probe (host name, port, security) of a report */
-    MF_SCOPE_HOST,       /* one Mac (its latest report) */
+    MF_SCOPE_SERVER = 0,   /* one server entry of a report, with its probe and source */
+    MF_SCOPE_ACCOUNT,      /* one account, with its server entry and that entry's probe */
+    MF_SCOPE_PROBE,        /* one probe (host name, port, security) of a report */
+    MF_SCOPE_HOST,         /* one Mac (its latest report) */
     MF_SCOPE_FLEET_SERVER, /* one server across every report evaluated */
     MF_SCOPE__COUNT
 } mf_scope;
@@ -202,8 +202,7 @@ mf_code mf_fleet_add_latest(mf_fleet *f, const mf_report *r, mf_error *err);
  * a longer history than the reports fed (the store's inventory). A server no latest
  * report has is ignored (it is no longer configured anywhere). */
 mf_code mf_fleet_add_seen(mf_fleet *f, const char *hostname, int port, const char *provider,
-                          int64_t first_seen, int64_t last_seen, int64_t last_ok,
-                          mf_error *err);
+                          int64_t first_seen, int64_t last_seen, int64_t last_ok, mf_error *err);
 /* Widen the probe history of a server (hostname, port): first_probed is when a probe of
  * it first ran, last_ok when one last succeeded (0: never / unknown). From the store's
  * whole history (mf_store_probe_history); ignored for servers no latest report has. */
@@ -219,8 +218,8 @@ size_t mf_fleet_dropped(const mf_fleet *f);
 /* The facts object of the i-th server (sorted by host name, port, provider) as a new
  * reference in *out, and its entity (strings valid until the fleet is freed or changed).
  * mask NULL builds every fact. */
-mf_code mf_fleet_facts(mf_fleet *f, size_t i, const mf_fact_mask *mask, int64_t as_of,
-                       json_t **out, mf_entity *ent, mf_error *err);
+mf_code mf_fleet_facts(mf_fleet *f, size_t i, const mf_fact_mask *mask, int64_t as_of, json_t **out,
+                       mf_entity *ent, mf_error *err);
 
 /* ------------------------------------------------------------------ policies */
 
@@ -233,15 +232,15 @@ struct mf_cond {
     mf_cond *kids;
     size_t nkids;
     /* leaf */
-    char *path;          /* as written, "probe.tls.version" */
-    int fact;            /* catalogue index */
-    mf_fact_root root;   /* first segment */
-    char **segs;         /* the remaining segments */
+    char *path;        /* as written, "probe.tls.version" */
+    int fact;          /* catalogue index */
+    mf_fact_root root; /* first segment */
+    char **segs;       /* the remaining segments */
     size_t nsegs;
     mf_op op;
-    json_t *value;       /* parameters substituted; NULL for exists/missing */
-    char *param;         /* "$name" when value came from a parameter, else NULL */
-    regex_t *re;         /* compiled patterns for regex (nre of them) */
+    json_t *value; /* parameters substituted; NULL for exists/missing */
+    char *param;   /* "$name" when value came from a parameter, else NULL */
+    regex_t *re;   /* compiled patterns for regex (nre of them) */
     size_t nre;
 };
 
@@ -250,7 +249,7 @@ typedef struct mf_rule {
     char *title;
     mf_severity severity;
     mf_scope scope;
-    mf_cond *when;       /* NULL: always applicable */
+    mf_cond *when; /* NULL: always applicable */
     mf_cond *expect;
     char *description;
     char *rationale;
@@ -258,21 +257,21 @@ typedef struct mf_rule {
     char *remediation_admin;
     mf_strv references;
     mf_strv tags;
-    size_t file;         /* index into mf_policy.files of the file that defines it */
-    size_t index;        /* position in mf_policy.rules */
+    size_t file;  /* index into mf_policy.files of the file that defines it */
+    size_t index; /* position in mf_policy.rules */
 } mf_rule;
 
 /* One policy file that was loaded (the top one first, then includes depth first). */
 typedef struct mf_policy_file {
-    char *path;          /* as opened */
+    char *path; /* as opened */
     char *id;
     char *title;
     char *version;
-    json_t *parameters;  /* {name: value} after defaults and overrides */
+    json_t *parameters; /* {name: value} after defaults and overrides */
 } mf_policy_file;
 
 typedef struct mf_policy {
-    char *id;            /* of the top file */
+    char *id; /* of the top file */
     char *title;
     char *version;
     char *path;
@@ -280,7 +279,7 @@ typedef struct mf_policy {
     size_t nrules;
     mf_policy_file *files;
     size_t nfiles;
-    mf_fact_mask mask;   /* facts any rule reads */
+    mf_fact_mask mask; /* facts any rule reads */
     bool has_fleet_rules;
     bool scopes[MF_SCOPE__COUNT]; /* scopes that have rules */
 } mf_policy;
@@ -355,28 +354,27 @@ typedef enum mf_rule_state {
 /* Evaluate a rule on one entity: `when` unknown or false gives error or notapplicable,
  * then `expect` true / false / unknown gives pass / fail / error. A one-line
  * explanation goes to msg (always NUL-terminated). */
-mf_rule_state mf_rule_eval(const mf_rule *rule, const mf_facts *facts, char *msg,
-                           size_t msgsz);
+mf_rule_state mf_rule_eval(const mf_rule *rule, const mf_facts *facts, char *msg, size_t msgsz);
 
 /* ------------------------------------------------------------------ waivers */
 
 typedef enum mf_waiver_status {
-    MF_WAIVER_ACTIVE = 0,   /* in force (whether or not it matched anything) */
-    MF_WAIVER_EXPIRED,      /* its expiry date has passed: it no longer applies */
-    MF_WAIVER_UNKNOWN_RULE  /* names a rule the policy does not have */
+    MF_WAIVER_ACTIVE = 0,  /* in force (whether or not it matched anything) */
+    MF_WAIVER_EXPIRED,     /* its expiry date has passed: it no longer applies */
+    MF_WAIVER_UNKNOWN_RULE /* names a rule the policy does not have */
 } mf_waiver_status;
 
 typedef struct mf_waiver {
     char *rule;
-    char *host;           /* glob on host id or host name */
-    char *server;         /* glob on "hostname", "hostname:port" or "provider:NAME" */
+    char *host;   /* glob on host id or host name */
+    char *server; /* glob on "hostname", "hostname:port" or "provider:NAME" */
     char *justification;
-    char *approved_by;    /* NULL when not given */
-    char expires[11];     /* YYYY-MM-DD */
-    int64_t expires_end;  /* first second after the expiry day (UTC) */
+    char *approved_by;   /* NULL when not given */
+    char expires[11];    /* YYYY-MM-DD */
+    int64_t expires_end; /* first second after the expiry day (UTC) */
     mf_waiver_status status;
-    size_t matched;       /* results it waived (active) or would have waived (expired) */
-    size_t matched_pass;  /* results it matched that passed anyway */
+    size_t matched;      /* results it waived (active) or would have waived (expired) */
+    size_t matched_pass; /* results it matched that passed anyway */
 } mf_waiver;
 
 typedef struct mf_waivers {
@@ -390,7 +388,7 @@ typedef struct mf_waivers {
 } mf_waivers;
 
 #define MF_WAIVERS_MAX_BYTES (1024 * 1024)
-#define MF_WAIVERS_MAX 10000
+#define MF_WAIVERS_MAX       10000
 
 /* Load a waivers file ({"waivers": [...]}, docs/waivers.md). Strict: a malformed file
  * is an error naming the file, the line and column (JSON syntax) or the entry and member

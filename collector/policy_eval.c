@@ -51,10 +51,10 @@ static int match_bracket(const char *p, unsigned char c, const char **next)
             static const struct {
                 const char *name;
                 int (*fn)(int);
-            } classes[] = {{"alpha", isalpha}, {"digit", isdigit}, {"alnum", isalnum},
-                           {"lower", islower}, {"upper", isupper}, {"space", isspace},
+            } classes[] = {{"alpha", isalpha}, {"digit", isdigit},   {"alnum", isalnum},
+                           {"lower", islower}, {"upper", isupper},   {"space", isspace},
                            {"punct", ispunct}, {"xdigit", isxdigit}, {"blank", isblank},
-                           {"cntrl", iscntrl}, {"graph", isgraph}, {"print", isprint}};
+                           {"cntrl", iscntrl}, {"graph", isgraph},   {"print", isprint}};
             bool known = false;
             for (size_t k = 0; k < MF_ARRAY_LEN(classes); k++)
                 if (strlen(classes[k].name) == n && strncmp(classes[k].name, q + 2, n) == 0) {
@@ -163,8 +163,9 @@ bool mf_glob_valid(const char *pattern, char *why, size_t whysz)
         } else if (*p == '[') {
             const char *next;
             if (match_bracket(p, 'a', &next) < 0) {
-                snprintf(why, whysz, "'[' at offset %zu is not closed by ']' (write \\[ for a "
-                                     "literal bracket)",
+                snprintf(why, whysz,
+                         "'[' at offset %zu is not closed by ']' (write \\[ for a "
+                         "literal bracket)",
                          (size_t)(p - pattern));
                 return false;
             }
@@ -195,8 +196,10 @@ static bool regex_safe(const char *pat, char *why, size_t whysz)
         char c = pat[i];
         if (c == '\\') {
             if (i + 1 < n && isdigit((unsigned char)pat[i + 1])) {
-                snprintf(why, whysz, "back-references (\\%c) are not allowed: they make "
-                                     "matching exponential", pat[i + 1]);
+                snprintf(why, whysz,
+                         "back-references (\\%c) are not allowed: they make "
+                         "matching exponential",
+                         pat[i + 1]);
                 return false;
             }
             i++;
@@ -244,8 +247,9 @@ static bool regex_safe(const char *pat, char *why, size_t whysz)
                 hi = 1;
             product *= (double)hi;
             if (product * (double)n > MF_POLICY_REGEX_EXPANSION_MAX) {
-                snprintf(why, whysz, "bounded repetitions expand the pattern too much (at most "
-                                     "%d pattern bytes times the product of the {m,n} bounds)",
+                snprintf(why, whysz,
+                         "bounded repetitions expand the pattern too much (at most "
+                         "%d pattern bytes times the product of the {m,n} bounds)",
                          MF_POLICY_REGEX_EXPANSION_MAX);
                 return false;
             }
@@ -345,9 +349,10 @@ static mf_tri leaf_on(const mf_cond *c, const json_t *v, const char **why)
         if (!json_is_number(v))
             return MF_TRI_FALSE;
         double a = json_number_value(v), b = json_number_value(c->value);
-        bool r = c->op == MF_OP_LT ? a < b : c->op == MF_OP_LE ? a <= b
-                                         : c->op == MF_OP_GT ? a > b
-                                                             : a >= b;
+        bool r = c->op == MF_OP_LT   ? a < b
+                 : c->op == MF_OP_LE ? a <= b
+                 : c->op == MF_OP_GT ? a > b
+                                     : a >= b;
         return r ? MF_TRI_TRUE : MF_TRI_FALSE;
     }
     case MF_OP_GLOB:
@@ -543,26 +548,25 @@ static void fmt_leaf(char *out, size_t outsz, const mf_cond *c)
     }
     char val[200];
     fmt_value(val, sizeof(val), c->value);
-    snprintf(out, outsz, "%s %s %s%s%s%s", c->path, mf_op_name(c->op), val,
-             c->param ? " (" : "", c->param ? c->param : "", c->param ? ")" : "");
+    snprintf(out, outsz, "%s %s %s%s%s%s", c->path, mf_op_name(c->op), val, c->param ? " (" : "",
+             c->param ? c->param : "", c->param ? ")" : "");
 }
 
-mf_rule_state mf_rule_eval(const mf_rule *rule, const mf_facts *facts, char *msg,
-                           size_t msgsz)
+mf_rule_state mf_rule_eval(const mf_rule *rule, const mf_facts *facts, char *msg, size_t msgsz)
 {
     mf_witness w;
     char leaf[400], val[200];
     mf_tri when = mf_cond_eval(rule->when, facts, &w);
     if (when != MF_TRI_TRUE) {
-        if (w.leaf)
-            fmt_leaf(leaf, sizeof(leaf), w.leaf);
-        else
-            mf_strlcpy(leaf, "when", sizeof(leaf));
         if (when == MF_TRI_UNKNOWN) {
             snprintf(msg, msgsz, "cannot tell whether the rule applies: %s is unknown (%s)",
                      w.leaf ? w.leaf->path : "a fact", w.why ? w.why : NOT_REPORTED);
             return MF_RULE_ERROR;
         }
+        if (w.leaf)
+            fmt_leaf(leaf, sizeof(leaf), w.leaf);
+        else
+            mf_strlcpy(leaf, "when", sizeof(leaf));
         fmt_value(val, sizeof(val), w.value);
         snprintf(msg, msgsz, "not applicable: %s is %s (when: %s%s)",
                  w.leaf ? w.leaf->path : "a fact", val, w.negated ? "not " : "", leaf);
@@ -573,13 +577,15 @@ mf_rule_state mf_rule_eval(const mf_rule *rule, const mf_facts *facts, char *msg
         snprintf(msg, msgsz, "%s", r == MF_TRI_TRUE ? "ok" : "failed");
         return r == MF_TRI_TRUE ? MF_RULE_PASS : r == MF_TRI_FALSE ? MF_RULE_FAIL : MF_RULE_ERROR;
     }
-    fmt_leaf(leaf, sizeof(leaf), w.leaf);
-    fmt_value(val, sizeof(val), w.value);
     switch (r) {
     case MF_TRI_TRUE:
+        /* Most results pass: only the value is formatted, not the expectation. */
+        fmt_value(val, sizeof(val), w.value);
         snprintf(msg, msgsz, "%s is %s", w.leaf->path, val);
         return MF_RULE_PASS;
     case MF_TRI_FALSE:
+        fmt_leaf(leaf, sizeof(leaf), w.leaf);
+        fmt_value(val, sizeof(val), w.value);
         if (rule->expect->kind == MF_COND_ANY && rule->expect->nkids > 1) {
             /* No alternative held: name what each one saw and wanted. */
             size_t used = 0;
@@ -608,8 +614,8 @@ mf_rule_state mf_rule_eval(const mf_rule *rule, const mf_facts *facts, char *msg
                 snprintf(msg + used, msgsz - used, "; expected %s", want);
             return MF_RULE_FAIL;
         }
-        snprintf(msg, msgsz, "%s is %s; expected %s%s", w.leaf->path, val,
-                 w.negated ? "not " : "", leaf);
+        snprintf(msg, msgsz, "%s is %s; expected %s%s", w.leaf->path, val, w.negated ? "not " : "",
+                 leaf);
         return MF_RULE_FAIL;
     default:
         snprintf(msg, msgsz, "cannot evaluate: %s is unknown (%s)", w.leaf->path,
@@ -665,17 +671,20 @@ out:
     json_decref(o);
 }
 
-/* A result held until it is handed on in order. Strings point into the job (its host
- * facts' labels, its message arena). */
+/* A result held until it is handed on in order. Its strings are copied into the job's
+ * text arena, so the worker can free the report and its facts itself (freeing them on the
+ * caller's thread would make it the bottleneck: glibc frees across threads slowly). */
+#define NO_TEXT ((size_t)-1)
+
 typedef struct held {
     const mf_rule *rule;
     mf_state state;
-    size_t msg;             /* offset in the job's message arena */
-    const char *entity;
-    const char *server;
-    mf_waiver *waiver;      /* applied: state is waived */
-    mf_waiver *expired;     /* an expired waiver that matched a fail or error */
-    mf_waiver *pass_match;  /* an active waiver that matched a passing result */
+    size_t msg; /* offsets in the job's text arena (NO_TEXT: none) */
+    size_t entity;
+    size_t server;
+    mf_waiver *waiver;     /* applied: state is waived */
+    mf_waiver *expired;    /* an expired waiver that matched a fail or error */
+    mf_waiver *pass_match; /* an active waiver that matched a passing result */
 } held;
 
 /* One report on its way through the pool. */
@@ -685,13 +694,15 @@ typedef struct job {
     size_t len;
     char *label;
     bool done;
-    mf_report *report;      /* decoded, NULL when it did not decode */
-    char *why;              /* why it did not decode */
-    mf_host_facts *hf;      /* kept for the labels of the held results */
+    mf_report *report;        /* decoded (or its head only), NULL when it did not decode */
+    bool borrowed;            /* report belongs to the caller (mf_policy_eval_report) */
+    char *why;                /* why it did not decode */
+    mf_host_facts *hf;        /* while evaluating */
+    size_t host_id, hostname; /* offsets in msgs */
     held *res;
     size_t nres, capres;
-    mf_buf msgs;            /* NUL-separated messages */
-    mf_code rc;             /* a failure of the tool (out of memory) */
+    mf_buf msgs; /* NUL-separated texts of the held results */
+    mf_code rc;  /* a failure of the tool (out of memory) */
     mf_error err;
 } job;
 
@@ -701,10 +712,10 @@ struct mf_eval_pool {
     mf_results *results;
     mf_eval_opts eopts;
     mf_eval_pool_opts popts;
-    mf_fleet *fleet;        /* the caller's */
-    size_t nthreads;        /* 0: inline */
+    mf_fleet *fleet; /* the caller's */
+    size_t nthreads; /* 0: inline */
     pthread_t *threads;
-    mf_fleet **wfleet;      /* one per worker (inline: the caller's) */
+    mf_fleet **wfleet; /* one per worker (inline: the caller's) */
     /* the ring of jobs in flight: seq in [next_emit, next_submit) */
     job **ring;
     size_t cap;
@@ -730,24 +741,42 @@ static void job_free(job *j)
     free(j->label);
     free(j->why);
     mf_host_facts_free(j->hf);
-    mf_report_free(j->report);
+    if (!j->borrowed)
+        mf_report_free(j->report);
     free(j->res);
     mf_buf_free(&j->msgs);
     free(j);
 }
 
-static mf_code hold(job *j, const mf_rule *rule, mf_state st, const char *msg,
-                    const mf_entity *ent, mf_waiver *waiver, mf_waiver *expired,
-                    mf_waiver *pass_match)
+/* Copy s (NULL allowed) into the job's arena; *off receives its offset or NO_TEXT. */
+static mf_code keep_text(job *j, const char *s, size_t *off)
+{
+    *off = NO_TEXT;
+    if (!s)
+        return MF_OK;
+    size_t at = j->msgs.len;
+    if (mf_buf_append(&j->msgs, s, strlen(s) + 1) != MF_OK)
+        return MF_ERR_NOMEM;
+    *off = at;
+    return MF_OK;
+}
+
+static const char *text_at(const job *j, size_t off)
+{
+    return off == NO_TEXT ? NULL : j->msgs.data + off;
+}
+
+static mf_code hold(job *j, const mf_rule *rule, mf_state st, const char *msg, const mf_entity *ent,
+                    mf_waiver *waiver, mf_waiver *expired, mf_waiver *pass_match)
 {
     if (mf_grow((void **)&j->res, &j->capres, j->nres + 1, sizeof(held)) != MF_OK)
         return MF_ERR_NOMEM;
-    size_t off = j->msgs.len;
-    if (mf_buf_append(&j->msgs, msg, strlen(msg) + 1) != MF_OK)
+    held h = {
+        .rule = rule, .state = st, .waiver = waiver, .expired = expired, .pass_match = pass_match};
+    if (keep_text(j, msg, &h.msg) != MF_OK || keep_text(j, ent->label, &h.entity) != MF_OK ||
+        keep_text(j, ent->server, &h.server) != MF_OK)
         return MF_ERR_NOMEM;
-    j->res[j->nres++] = (held){.rule = rule, .state = st, .msg = off, .entity = ent->label,
-                               .server = ent->server, .waiver = waiver, .expired = expired,
-                               .pass_match = pass_match};
+    j->res[j->nres++] = h;
     return MF_OK;
 }
 
@@ -784,6 +813,9 @@ static mf_code eval_job(const mf_policy *p, mf_waivers *w, const mf_eval_opts *o
         return rc;
     const char *host_id = mf_host_facts_host_id(j->hf);
     const char *hostname = mf_host_facts_hostname(j->hf);
+    if (keep_text(j, host_id, &j->host_id) != MF_OK ||
+        keep_text(j, hostname, &j->hostname) != MF_OK)
+        return mf_error_set(&j->err, MF_ERR_NOMEM, "out of memory");
     if (opts->dump_facts) {
         static const mf_scope scopes[] = {MF_SCOPE_HOST, MF_SCOPE_SERVER, MF_SCOPE_ACCOUNT,
                                           MF_SCOPE_PROBE};
@@ -809,19 +841,25 @@ static mf_code eval_job(const mf_policy *p, mf_waivers *w, const mf_eval_opts *o
     }
     if (rc != MF_OK && j->err.text[0] == '\0')
         mf_error_set(&j->err, rc, "out of memory evaluating a report");
+    mf_host_facts_free(j->hf);
+    j->hf = NULL;
     return rc;
 }
 
 /* Hand the held results of a job on, in order, counting waiver use. */
 static mf_code emit_held(mf_results *rs, job *j, mf_waivers *w, mf_error *err)
 {
-    const char *host_id = j->hf ? mf_host_facts_host_id(j->hf) : NULL;
-    const char *hostname = j->hf ? mf_host_facts_hostname(j->hf) : NULL;
+    const char *host_id = text_at(j, j->host_id), *hostname = text_at(j, j->hostname);
     for (size_t i = 0; i < j->nres; i++) {
         held *h = &j->res[i];
-        mf_result r = {.rule = h->rule, .host_id = host_id, .hostname = hostname,
-                       .entity = h->entity, .server = h->server, .state = h->state,
-                       .message = j->msgs.data + h->msg, .waiver = h->waiver,
+        mf_result r = {.rule = h->rule,
+                       .host_id = host_id,
+                       .hostname = hostname,
+                       .entity = text_at(j, h->entity),
+                       .server = text_at(j, h->server),
+                       .state = h->state,
+                       .message = text_at(j, h->msg),
+                       .waiver = h->waiver,
                        .expired = h->expired};
         if (h->waiver) {
             h->waiver->matched++;
@@ -839,13 +877,15 @@ static mf_code emit_held(mf_results *rs, job *j, mf_waivers *w, mf_error *err)
     return MF_OK;
 }
 
-mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers *w,
-                              mf_results *rs, const mf_eval_opts *opts, mf_error *err)
+mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers *w, mf_results *rs,
+                              const mf_eval_opts *opts, mf_error *err)
 {
     job j;
     memset(&j, 0, sizeof(j));
     mf_buf_init(&j.msgs, (size_t)1 << 30);
+    j.host_id = j.hostname = NO_TEXT;
     j.report = (mf_report *)r; /* borrowed: not freed below */
+    j.borrowed = true;
     mf_code rc = eval_job(p, w, opts, &j);
     if (rc != MF_OK) {
         if (err)
@@ -860,6 +900,30 @@ mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers
 }
 
 /* ------------------------------------------------------------------ the pool */
+
+/* A report holding only r's identity: report id, time, agent and host (no sources,
+ * servers, accounts or probes). NULL on OOM. */
+static mf_report *report_head(const mf_report *r)
+{
+    mf_report *h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    memcpy(h->report_id, r->report_id, sizeof(h->report_id));
+    memcpy(h->collected_at, r->collected_at, sizeof(h->collected_at));
+    h->dropped_reports = r->dropped_reports;
+    h->agent_version = mf_strdup(r->agent_version);
+    h->host.id = mf_strdup(r->host.id);
+    h->host.hostname = mf_strdup(r->host.hostname);
+    h->host.os_name = mf_strdup(r->host.os_name);
+    h->host.os_version = mf_strdup(r->host.os_version);
+    if ((r->agent_version && !h->agent_version) || (r->host.id && !h->host.id) ||
+        (r->host.hostname && !h->host.hostname) || (r->host.os_name && !h->host.os_name) ||
+        (r->host.os_version && !h->host.os_version)) {
+        mf_report_free(h);
+        return NULL;
+    }
+    return h;
+}
 
 /* Decode and evaluate one job (on a worker, or inline); fleet is the worker's. */
 static void process(mf_eval_pool *pool, job *j, mf_fleet *fleet)
@@ -884,6 +948,17 @@ static void process(mf_eval_pool *pool, job *j, mf_fleet *fleet)
         goto out;
     if (pool->popts.evaluate)
         j->rc = eval_job(pool->policy, pool->waivers, &pool->eopts, j);
+    if (j->rc == MF_OK && !pool->popts.keep_report) {
+        /* The hook gets the report's head; the bulk is freed here, on the worker. */
+        mf_report *head = report_head(j->report);
+        if (!head) {
+            j->rc = MF_ERR_NOMEM;
+            mf_error_set(&j->err, MF_ERR_NOMEM, "out of memory");
+        } else {
+            mf_report_free(j->report);
+            j->report = head;
+        }
+    }
 out:
     /* The text is no longer needed; free it now so memory is only what is in flight. */
     free(j->doc);
@@ -962,9 +1037,9 @@ static mf_code drain(mf_eval_pool *pool, bool wait, bool all, mf_error *err)
     }
 }
 
-mf_code mf_eval_pool_new(mf_eval_pool **out, const mf_policy *p, mf_waivers *w,
-                         mf_results *rs, const mf_eval_opts *eo, mf_fleet *fleet,
-                         const mf_eval_pool_opts *po, mf_error *err)
+mf_code mf_eval_pool_new(mf_eval_pool **out, const mf_policy *p, mf_waivers *w, mf_results *rs,
+                         const mf_eval_opts *eo, mf_fleet *fleet, const mf_eval_pool_opts *po,
+                         mf_error *err)
 {
     *out = NULL;
     mf_eval_pool *pool = calloc(1, sizeof(*pool));
@@ -1021,8 +1096,8 @@ mf_code mf_eval_pool_new(mf_eval_pool **out, const mf_policy *p, mf_waivers *w,
     return MF_OK;
 }
 
-mf_code mf_eval_pool_submit_owned(mf_eval_pool *pool, char *data, size_t len,
-                                  const char *label, mf_error *err)
+mf_code mf_eval_pool_submit_owned(mf_eval_pool *pool, char *data, size_t len, const char *label,
+                                  mf_error *err)
 {
     job *j = calloc(1, sizeof(*j));
     if (!j || (label && !(j->label = mf_strdup(label)))) {
@@ -1032,6 +1107,7 @@ mf_code mf_eval_pool_submit_owned(mf_eval_pool *pool, char *data, size_t len,
     }
     j->doc = data;
     j->len = len;
+    j->host_id = j->hostname = NO_TEXT;
     mf_buf_init(&j->msgs, (size_t)1 << 30);
     if (!pool->nthreads) {
         j->seq = pool->next_submit++;
@@ -1114,8 +1190,8 @@ void mf_eval_pool_free(mf_eval_pool *pool)
     free(pool);
 }
 
-mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w,
-                             mf_results *rs, const mf_eval_opts *opts, mf_error *err)
+mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w, mf_results *rs,
+                             const mf_eval_opts *opts, mf_error *err)
 {
     if (!p->has_fleet_rules && !opts->dump_facts)
         return MF_OK;
@@ -1125,6 +1201,7 @@ mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w,
     job j;
     memset(&j, 0, sizeof(j));
     mf_buf_init(&j.msgs, (size_t)1 << 30);
+    j.host_id = j.hostname = NO_TEXT;
     for (size_t i = 0; rc == MF_OK && i < n; i++) {
         json_t *o = NULL;
         mf_entity ent;

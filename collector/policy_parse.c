@@ -31,9 +31,9 @@
 /* Entries of one "include" array and of one "exclude" list. */
 #define MAX_INCLUDES 16
 #define MAX_EXCLUDES 256
-#define MAX_REFS 64
-#define TITLE_MAX 200
-#define VERSION_MAX 64
+#define MAX_REFS     64
+#define TITLE_MAX    200
+#define VERSION_MAX  64
 
 /* ------------------------------------------------------------------ names */
 
@@ -42,8 +42,8 @@ static const char *const severity_names[MF_SEV__COUNT] = {"info", "low", "medium
 static const char *const scope_names[MF_SCOPE__COUNT] = {"server", "account", "probe", "host",
                                                          "fleet-server"};
 static const char *const op_names[MF_OP__COUNT] = {
-    "eq", "ne", "in", "not_in", "lt", "le", "gt", "ge", "glob", "regex", "exists", "missing",
-    "contains"};
+    "eq", "ne",   "in",    "not_in", "lt",      "le",      "gt",
+    "ge", "glob", "regex", "exists", "missing", "contains"};
 
 const char *mf_severity_name(mf_severity s)
 {
@@ -167,7 +167,7 @@ const mf_rule *mf_policy_find_rule(const mf_policy *p, const char *id)
 typedef struct exclusion {
     const json_t *ids; /* array of strings, borrowed */
     bool *used;
-    const char *file;  /* where the exclude list is written, for messages */
+    const char *file; /* where the exclude list is written, for messages */
     char field[MF_ERROR_FIELD_MAX];
 } exclusion;
 
@@ -179,8 +179,8 @@ typedef struct pctx {
     size_t depth;
     exclusion excl[MF_POLICY_MAX_INCLUDE_DEPTH + 1];
     size_t nexcl;
-    size_t patterns;    /* compiled so far, all files */
-    size_t spliced;     /* list items made by splicing */
+    size_t patterns; /* compiled so far, all files */
+    size_t spliced;  /* list items made by splicing */
     size_t rules_cap;
     size_t files_cap;
 } pctx;
@@ -216,7 +216,7 @@ static mf_code fail_at(mf_error *err, const char *file, const char *field, mf_co
 }
 
 #define FAIL(fc, ...) fail_at((fc)->pc->err, (fc)->path, __VA_ARGS__)
-#define OOM(fc) fail_at((fc)->pc->err, (fc)->path, "", MF_ERR_NOMEM, "out of memory")
+#define OOM(fc)       fail_at((fc)->pc->err, (fc)->path, "", MF_ERR_NOMEM, "out of memory")
 
 /* field = prefix + suffix, bounded. */
 static void sub(char *out, size_t outsz, const char *prefix, const char *fmt, ...)
@@ -299,14 +299,13 @@ static mf_code check_members(fctx *fc, const json_t *obj, const char *field,
             char list[512] = "";
             size_t used = 0;
             for (size_t i = 0; allowed[i]; i++) {
-                int w = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
-                                 allowed[i]);
+                int w =
+                    snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", allowed[i]);
                 if (w < 0 || (size_t)w >= sizeof(list) - used)
                     break;
                 used += (size_t)w;
             }
-            return FAIL(fc, f, MF_ERR_INVALID, "unknown member \"%s\" (expected: %s)",
-                           key, list);
+            return FAIL(fc, f, MF_ERR_INVALID, "unknown member \"%s\" (expected: %s)", key, list);
         }
     }
     return MF_OK;
@@ -333,8 +332,7 @@ static mf_code get_text(fctx *fc, const json_t *obj, const char *field, const ch
     if (n == 0 || strspn(s, " \t\r\n") == n)
         return FAIL(fc, f, MF_ERR_INVALID, "must not be empty");
     if (n > max)
-        return FAIL(fc, f, MF_ERR_TOOBIG, "is %zu bytes long, the limit is %zu", n,
-                       max);
+        return FAIL(fc, f, MF_ERR_TOOBIG, "is %zu bytes long, the limit is %zu", n, max);
     if (has_control(s, multiline))
         return FAIL(fc, f, MF_ERR_INVALID, "must not contain control characters");
     *out = mf_strdup(s);
@@ -352,8 +350,8 @@ static mf_code get_string_list(fctx *fc, const json_t *obj, const char *field, c
     if (!json_is_array(v))
         return FAIL(fc, f, MF_ERR_INVALID, "must be an array of strings");
     if (json_array_size(v) > max_items)
-        return FAIL(fc, f, MF_ERR_TOOBIG, "has %zu items, the limit is %zu",
-                       json_array_size(v), max_items);
+        return FAIL(fc, f, MF_ERR_TOOBIG, "has %zu items, the limit is %zu", json_array_size(v),
+                    max_items);
     size_t i;
     json_t *e;
     json_array_foreach(v, i, e)
@@ -411,12 +409,12 @@ static mf_code check_param_value(fctx *fc, const char *field, const json_t *v)
         return MF_OK;
     if (!json_is_array(v))
         return FAIL(fc, field, MF_ERR_INVALID,
-                       "a parameter value must be a string, number, boolean or a list of them, "
-                       "not %s",
-                       kind_of(v));
+                    "a parameter value must be a string, number, boolean or a list of them, "
+                    "not %s",
+                    kind_of(v));
     if (json_array_size(v) > MF_POLICY_MAX_LIST)
-        return FAIL(fc, field, MF_ERR_TOOBIG, "has %zu items, the limit is %d",
-                       json_array_size(v), MF_POLICY_MAX_LIST);
+        return FAIL(fc, field, MF_ERR_TOOBIG, "has %zu items, the limit is %d", json_array_size(v),
+                    MF_POLICY_MAX_LIST);
     size_t i;
     json_t *e;
     json_array_foreach((json_t *)v, i, e)
@@ -425,15 +423,14 @@ static mf_code check_param_value(fctx *fc, const char *field, const json_t *v)
             char f[MF_ERROR_FIELD_MAX];
             sub(f, sizeof(f), field, "[%zu]", i);
             return FAIL(fc, f, MF_ERR_INVALID,
-                           "list items must be strings, numbers or booleans, not %s",
-                           kind_of(e));
+                        "list items must be strings, numbers or booleans, not %s", kind_of(e));
         }
         if (i > 0 && !same_kind(e, json_array_get(v, 0))) {
             char f[MF_ERROR_FIELD_MAX];
             sub(f, sizeof(f), field, "[%zu]", i);
             return FAIL(fc, f, MF_ERR_INVALID,
-                           "all items of a list must be of one kind (item 0 is %s, this is %s)",
-                           kind_of(json_array_get(v, 0)), kind_of(e));
+                        "all items of a list must be of one kind (item 0 is %s, this is %s)",
+                        kind_of(json_array_get(v, 0)), kind_of(e));
         }
     }
     return MF_OK;
@@ -451,8 +448,7 @@ static const char *param_ref(const char *s)
 /* Resolve a string that may be "$name" against params. *out is a new reference (the
  * parameter's value, the unescaped literal, or v itself); *param receives the name
  * when it was a reference. */
-static mf_code resolve_ref(fctx *fc, const char *field, json_t *v, json_t **out,
-                           const char **param)
+static mf_code resolve_ref(fctx *fc, const char *field, json_t *v, json_t **out, const char **param)
 {
     *out = NULL;
     if (param)
@@ -469,15 +465,15 @@ static mf_code resolve_ref(fctx *fc, const char *field, json_t *v, json_t **out,
                 json_t *x;
                 json_object_foreach(fc->params, k, x)
                 {
-                    int w = snprintf(names + used, sizeof(names) - used, "%s$%s",
-                                     used ? ", " : "", k);
+                    int w =
+                        snprintf(names + used, sizeof(names) - used, "%s$%s", used ? ", " : "", k);
                     if (w < 0 || (size_t)w >= sizeof(names) - used)
                         break;
                     used += (size_t)w;
                 }
                 return FAIL(fc, field, MF_ERR_INVALID,
-                               "unknown parameter \"%s\" (this file defines: %s)", s,
-                               used ? names : "no parameters");
+                            "unknown parameter \"%s\" (this file defines: %s)", s,
+                            used ? names : "no parameters");
             }
             if (param)
                 *param = name;
@@ -503,8 +499,8 @@ static mf_code resolve_value(fctx *fc, const char *field, json_t *v, json_t **ou
     if (!json_is_array(v))
         return resolve_ref(fc, field, v, out, param);
     if (json_array_size(v) > MF_POLICY_MAX_LIST)
-        return FAIL(fc, field, MF_ERR_TOOBIG, "has %zu items, the limit is %d",
-                       json_array_size(v), MF_POLICY_MAX_LIST);
+        return FAIL(fc, field, MF_ERR_TOOBIG, "has %zu items, the limit is %d", json_array_size(v),
+                    MF_POLICY_MAX_LIST);
     bool any_ref = false;
     size_t i;
     json_t *e;
@@ -527,11 +523,12 @@ static mf_code resolve_value(fctx *fc, const char *field, json_t *v, json_t **ou
             break;
         size_t add = json_is_array(r) ? json_array_size(r) : 1;
         fc->pc->spliced += add;
-        if (fc->pc->spliced > MAX_SPLICED_ITEMS || json_array_size(list) + add > MF_POLICY_MAX_LIST) {
+        if (fc->pc->spliced > MAX_SPLICED_ITEMS ||
+            json_array_size(list) + add > MF_POLICY_MAX_LIST) {
             json_decref(r);
             rc = FAIL(fc, f, MF_ERR_TOOBIG,
-                         "the list grows too long once parameters are put in (limit %d items)",
-                         MF_POLICY_MAX_LIST);
+                      "the list grows too long once parameters are put in (limit %d items)",
+                      MF_POLICY_MAX_LIST);
             break;
         }
         int jrc = json_is_array(r) ? json_array_extend(list, r) : json_array_append(list, r);
@@ -559,12 +556,11 @@ static mf_code parse_parameters(fctx *fc, const json_t *root, json_t *overrides,
     if (defs) {
         if (!json_is_object(defs))
             return FAIL(fc, "parameters", MF_ERR_INVALID,
-                           "must be an object of {\"name\": {\"default\": ..., "
-                           "\"description\": ...}}");
+                        "must be an object of {\"name\": {\"default\": ..., "
+                        "\"description\": ...}}");
         if (json_object_size(defs) > MF_POLICY_MAX_PARAMS)
-            return FAIL(fc, "parameters", MF_ERR_TOOBIG,
-                           "has %zu parameters, the limit is %d", json_object_size(defs),
-                           MF_POLICY_MAX_PARAMS);
+            return FAIL(fc, "parameters", MF_ERR_TOOBIG, "has %zu parameters, the limit is %d",
+                        json_object_size(defs), MF_POLICY_MAX_PARAMS);
         const char *name;
         json_t *d;
         json_object_foreach(defs, name, d)
@@ -578,12 +574,12 @@ static mf_code parse_parameters(fctx *fc, const json_t *root, json_t *overrides,
             }
             if (!param_name_ok(name))
                 return FAIL(fc, f, MF_ERR_INVALID,
-                               "a parameter name is 1-%d lower-case letters, digits and '_', "
-                               "not starting with a digit",
-                               MF_POLICY_ID_MAX);
+                            "a parameter name is 1-%d lower-case letters, digits and '_', "
+                            "not starting with a digit",
+                            MF_POLICY_ID_MAX);
             if (!json_is_object(d))
                 return FAIL(fc, f, MF_ERR_INVALID,
-                               "must be an object with \"default\" and \"description\"");
+                            "must be an object with \"default\" and \"description\"");
             static const char *const allowed[] = {"default", "description", NULL};
             mf_code rc = check_members(fc, d, f, allowed);
             if (rc != MF_OK)
@@ -618,8 +614,7 @@ static mf_code parse_parameters(fctx *fc, const json_t *root, json_t *overrides,
                            "the included policy (%s) has no parameter \"%s\"", fc->path, name);
         if (!same_kind(def, v))
             return fail_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
-                           "is %s, but the parameter's default is %s", kind_of(v),
-                           kind_of(def));
+                           "is %s, but the parameter's default is %s", kind_of(v), kind_of(def));
         if (json_is_array(v) && json_array_size(v) > 0 && json_array_size(def) > 0 &&
             !same_kind(json_array_get(v, 0), json_array_get(def, 0)))
             return fail_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
@@ -707,19 +702,17 @@ static mf_code parse_path(fctx *fc, const char *field, const char *path, mf_cond
     roots_of_scope(fc->scope, roots, sizeof(roots));
     if (!mf_fact_root_parse(path, rl, &root))
         return FAIL(fc, field, MF_ERR_INVALID,
-                       "unknown fact \"%s\": a %s rule's facts start with %s", path,
-                       mf_scope_name(fc->scope), roots);
+                    "unknown fact \"%s\": a %s rule's facts start with %s", path,
+                    mf_scope_name(fc->scope), roots);
     if (!mf_facts_scope_has_root(fc->scope, root))
-        return FAIL(fc, field, MF_ERR_INVALID,
-                       "a %s rule has no %s facts (it has %s)", mf_scope_name(fc->scope),
-                       mf_fact_root_name(root), roots);
+        return FAIL(fc, field, MF_ERR_INVALID, "a %s rule has no %s facts (it has %s)",
+                    mf_scope_name(fc->scope), mf_fact_root_name(root), roots);
     int idx = mf_facts_lookup(path);
     if (idx < 0) {
         const char *hint = suggest_path(path, fc->scope);
         return FAIL(fc, field, MF_ERR_INVALID,
-                       "unknown fact \"%s\"%s%s%s (docs/policy-language.md lists the facts)",
-                       path, hint ? ", did you mean \"" : "", hint ? hint : "",
-                       hint ? "\"?" : "");
+                    "unknown fact \"%s\"%s%s%s (docs/policy-language.md lists the facts)", path,
+                    hint ? ", did you mean \"" : "", hint ? hint : "", hint ? "\"?" : "");
     }
     c->fact = idx;
     c->root = root;
@@ -778,16 +771,15 @@ static mf_code check_patterns(fctx *fc, const char *field, mf_cond *c)
     size_t n = json_is_array(v) ? json_array_size(v) : 1;
     if (!json_is_string(v) && !json_is_array(v))
         return FAIL(fc, field, MF_ERR_INVALID,
-                       "%s needs a pattern string or a list of them, not %s",
-                       mf_op_name(c->op), kind_of(v));
+                    "%s needs a pattern string or a list of them, not %s", mf_op_name(c->op),
+                    kind_of(v));
     if (n > MF_POLICY_MAX_PATTERNS)
         return FAIL(fc, field, MF_ERR_TOOBIG, "has %zu patterns, the limit is %d", n,
-                       MF_POLICY_MAX_PATTERNS);
+                    MF_POLICY_MAX_PATTERNS);
     if (c->op == MF_OP_REGEX) {
         if (fc->pc->patterns + n > MAX_TOTAL_PATTERNS)
-            return FAIL(fc, field, MF_ERR_TOOBIG,
-                           "the policy has more than %d regular expressions",
-                           MAX_TOTAL_PATTERNS);
+            return FAIL(fc, field, MF_ERR_TOOBIG, "the policy has more than %d regular expressions",
+                        MAX_TOTAL_PATTERNS);
         c->re = calloc(n ? n : 1, sizeof(regex_t));
         if (!c->re)
             return OOM(fc);
@@ -800,8 +792,7 @@ static mf_code check_patterns(fctx *fc, const char *field, mf_cond *c)
         else
             mf_strlcpy(f, field, sizeof(f));
         if (!json_is_string(e))
-            return FAIL(fc, f, MF_ERR_INVALID, "a pattern must be a string, not %s",
-                           kind_of(e));
+            return FAIL(fc, f, MF_ERR_INVALID, "a pattern must be a string, not %s", kind_of(e));
         char why[200];
         const char *pat = json_string_value(e);
         if (strlen(pat) != json_string_length(e))
@@ -811,8 +802,8 @@ static mf_code check_patterns(fctx *fc, const char *field, mf_cond *c)
                 return FAIL(fc, f, MF_ERR_INVALID, "bad glob \"%.80s\": %s", pat, why);
         } else {
             if (!mf_regex_compile(&c->re[i], pat, why, sizeof(why)))
-                return FAIL(fc, f, MF_ERR_INVALID, "bad regular expression \"%.80s\": %s",
-                               pat, why);
+                return FAIL(fc, f, MF_ERR_INVALID, "bad regular expression \"%.80s\": %s", pat,
+                            why);
             c->nre = i + 1;
             fc->pc->patterns++;
         }
@@ -844,30 +835,29 @@ static mf_code check_value(fctx *fc, const char *field, mf_cond *c)
             if (ok || json_is_null(v))
                 return MF_OK;
             return FAIL(fc, field, MF_ERR_INVALID,
-                           "%s is a list of strings: compare it with a list of strings (or use "
-                           "contains), not %s%s",
-                           def->path, kind_of(v), via);
+                        "%s is a list of strings: compare it with a list of strings (or use "
+                        "contains), not %s%s",
+                        def->path, kind_of(v), via);
         }
         if (t == MF_FT_OBJECT) {
             if (json_is_null(v))
                 return MF_OK;
             return FAIL(fc, field, MF_ERR_INVALID,
-                           "%s is an object: only exists, missing, or eq/ne null apply",
-                           def->path);
+                        "%s is an object: only exists, missing, or eq/ne null apply", def->path);
         }
         if (!scalar_fits(t, v))
-            return FAIL(fc, field, MF_ERR_INVALID, "%s is %s, but the value is %s%s",
-                           def->path, type_word(t), kind_of(v), via);
+            return FAIL(fc, field, MF_ERR_INVALID, "%s is %s, but the value is %s%s", def->path,
+                        type_word(t), kind_of(v), via);
         return MF_OK;
     case MF_OP_IN:
     case MF_OP_NOT_IN: {
         if (t == MF_FT_STRINGS || t == MF_FT_OBJECT)
             return FAIL(fc, field, MF_ERR_INVALID,
-                           "%s is %s: in/not_in need a single value (use contains for lists)",
-                           def->path, type_word(t));
+                        "%s is %s: in/not_in need a single value (use contains for lists)",
+                        def->path, type_word(t));
         if (!json_is_array(v))
-            return FAIL(fc, field, MF_ERR_INVALID, "%s needs a list, not %s%s",
-                           mf_op_name(c->op), kind_of(v), via);
+            return FAIL(fc, field, MF_ERR_INVALID, "%s needs a list, not %s%s", mf_op_name(c->op),
+                        kind_of(v), via);
         size_t i;
         json_t *e;
         json_array_foreach((json_t *)v, i, e)
@@ -875,8 +865,8 @@ static mf_code check_value(fctx *fc, const char *field, mf_cond *c)
             if (!scalar_fits(t, e)) {
                 char f[MF_ERROR_FIELD_MAX];
                 sub(f, sizeof(f), field, "[%zu]", i);
-                return FAIL(fc, f, MF_ERR_INVALID, "%s is %s, but this item is %s%s",
-                               def->path, type_word(t), kind_of(e), via);
+                return FAIL(fc, f, MF_ERR_INVALID, "%s is %s, but this item is %s%s", def->path,
+                            type_word(t), kind_of(e), via);
             }
         }
         return MF_OK;
@@ -886,28 +876,26 @@ static mf_code check_value(fctx *fc, const char *field, mf_cond *c)
     case MF_OP_GT:
     case MF_OP_GE:
         if (t != MF_FT_INTEGER && t != MF_FT_NUMBER)
-            return FAIL(fc, field, MF_ERR_INVALID,
-                           "%s only compares numbers, and %s is %s", mf_op_name(c->op),
-                           def->path, type_word(t));
+            return FAIL(fc, field, MF_ERR_INVALID, "%s only compares numbers, and %s is %s",
+                        mf_op_name(c->op), def->path, type_word(t));
         if (!json_is_number(v))
-            return FAIL(fc, field, MF_ERR_INVALID, "%s needs a number, not %s%s",
-                           mf_op_name(c->op), kind_of(v), via);
+            return FAIL(fc, field, MF_ERR_INVALID, "%s needs a number, not %s%s", mf_op_name(c->op),
+                        kind_of(v), via);
         return MF_OK;
     case MF_OP_GLOB:
     case MF_OP_REGEX:
         if (t != MF_FT_STRING && t != MF_FT_STRINGS)
-            return FAIL(fc, field, MF_ERR_INVALID,
-                           "%s matches strings, and %s is %s", mf_op_name(c->op), def->path,
-                           type_word(t));
+            return FAIL(fc, field, MF_ERR_INVALID, "%s matches strings, and %s is %s",
+                        mf_op_name(c->op), def->path, type_word(t));
         return check_patterns(fc, field, c);
     case MF_OP_CONTAINS:
         if (t != MF_FT_STRING && t != MF_FT_STRINGS)
             return FAIL(fc, field, MF_ERR_INVALID,
-                           "contains needs a list of strings or a string, and %s is %s",
-                           def->path, type_word(t));
+                        "contains needs a list of strings or a string, and %s is %s", def->path,
+                        type_word(t));
         if (!json_is_string(v))
-            return FAIL(fc, field, MF_ERR_INVALID, "contains needs a string, not %s%s",
-                           kind_of(v), via);
+            return FAIL(fc, field, MF_ERR_INVALID, "contains needs a string, not %s%s", kind_of(v),
+                        via);
         return MF_OK;
     default:
         return FAIL(fc, field, MF_ERR_INTERNAL, "unhandled operator");
@@ -923,7 +911,7 @@ static mf_code parse_list(fctx *fc, json_t *arr, const char *field, int depth, m
     size_t n = json_array_size(arr);
     if (n > MF_POLICY_MAX_NODES)
         return FAIL(fc, field, MF_ERR_TOOBIG, "has %zu conditions, the limit is %d", n,
-                       MF_POLICY_MAX_NODES);
+                    MF_POLICY_MAX_NODES);
     c->kids = calloc(n, sizeof(mf_cond));
     if (!c->kids)
         return OOM(fc);
@@ -941,22 +929,22 @@ static mf_code parse_list(fctx *fc, json_t *arr, const char *field, int depth, m
 static mf_code parse_cond(fctx *fc, json_t *j, const char *field, int depth, mf_cond *c)
 {
     if (depth > MF_POLICY_MAX_DEPTH)
-        return FAIL(fc, field, MF_ERR_TOOBIG,
-                       "conditions are nested more than %d deep", MF_POLICY_MAX_DEPTH);
+        return FAIL(fc, field, MF_ERR_TOOBIG, "conditions are nested more than %d deep",
+                    MF_POLICY_MAX_DEPTH);
     if (++fc->nodes > MF_POLICY_MAX_NODES)
-        return FAIL(fc, field, MF_ERR_TOOBIG,
-                       "the rule has more than %d condition nodes", MF_POLICY_MAX_NODES);
+        return FAIL(fc, field, MF_ERR_TOOBIG, "the rule has more than %d condition nodes",
+                    MF_POLICY_MAX_NODES);
     if (!json_is_object(j))
         return FAIL(fc, field, MF_ERR_INVALID,
-                       "a condition is an object: {\"all\": [...]}, {\"any\": [...]}, "
-                       "{\"not\": {...}} or {\"path\": ..., \"op\": ..., \"value\": ...}");
+                    "a condition is an object: {\"all\": [...]}, {\"any\": [...]}, "
+                    "{\"not\": {...}} or {\"path\": ..., \"op\": ..., \"value\": ...}");
     json_t *all = json_object_get(j, "all"), *any = json_object_get(j, "any"),
            *not = json_object_get(j, "not"), *path = json_object_get(j, "path");
-    int kinds = !!all + !!any + !!not + !!path;
+    int kinds = !!all + !!any + !!not +!!path;
     if (kinds != 1)
         return FAIL(fc, field, MF_ERR_INVALID,
-                       kinds ? "a condition has exactly one of all, any, not, or path"
-                             : "a condition needs all, any, not, or path");
+                    kinds ? "a condition has exactly one of all, any, not, or path"
+                          : "a condition needs all, any, not, or path");
     char f[MF_ERROR_FIELD_MAX];
     if (all || any) {
         static const char *const a_allowed[] = {"all", NULL};
@@ -968,7 +956,7 @@ static mf_code parse_cond(fctx *fc, json_t *j, const char *field, int depth, mf_
         sub(f, sizeof(f), field, all ? "all" : "any");
         return parse_list(fc, all ? all : any, f, depth, c);
     }
-    if (not) {
+    if (not ) {
         static const char *const allowed[] = {"not", NULL};
         mf_code rc = check_members(fc, j, field, allowed);
         if (rc != MF_OK)
@@ -997,17 +985,16 @@ static mf_code parse_cond(fctx *fc, json_t *j, const char *field, int depth, mf_
         return FAIL(fc, f, MF_ERR_INVALID, "is required");
     if (!json_is_string(op) || !mf_op_parse(json_string_value(op), &c->op))
         return FAIL(fc, f, MF_ERR_INVALID,
-                       "unknown operator%s%s%s (expected eq, ne, in, not_in, lt, le, gt, ge, "
-                       "glob, regex, exists, missing or contains)",
-                       json_is_string(op) ? " \"" : "",
-                       json_is_string(op) ? json_string_value(op) : "",
-                       json_is_string(op) ? "\"" : "");
+                    "unknown operator%s%s%s (expected eq, ne, in, not_in, lt, le, gt, ge, "
+                    "glob, regex, exists, missing or contains)",
+                    json_is_string(op) ? " \"" : "",
+                    json_is_string(op) ? json_string_value(op) : "",
+                    json_is_string(op) ? "\"" : "");
     json_t *value = json_object_get(j, "value");
     sub(f, sizeof(f), field, "value");
     if (c->op == MF_OP_EXISTS || c->op == MF_OP_MISSING) {
         if (value)
-            return FAIL(fc, f, MF_ERR_INVALID, "%s takes no value",
-                           mf_op_name(c->op));
+            return FAIL(fc, f, MF_ERR_INVALID, "%s takes no value", mf_op_name(c->op));
         return MF_OK;
     }
     if (!value)
@@ -1068,9 +1055,9 @@ static mf_code parse_rule(fctx *fc, json_t *j, const char *field)
         rc = FAIL(fc, field, MF_ERR_INVALID, "a rule must be an object");
         goto out;
     }
-    static const char *const allowed[] = {"id", "title", "severity", "scope", "when",
-                                          "expect", "description", "rationale", "remediation",
-                                          "references", "tags", NULL};
+    static const char *const allowed[] = {"id",          "title",      "severity",    "scope",
+                                          "when",        "expect",     "description", "rationale",
+                                          "remediation", "references", "tags",        NULL};
     if ((rc = check_members(fc, j, field, allowed)) != MF_OK)
         goto out;
     if ((rc = get_text(fc, j, field, "id", true, MF_POLICY_ID_MAX, false, &r.id)) != MF_OK)
@@ -1078,9 +1065,9 @@ static mf_code parse_rule(fctx *fc, json_t *j, const char *field)
     sub(f, sizeof(f), field, "id");
     if (!id_ok(r.id)) {
         rc = FAIL(fc, f, MF_ERR_INVALID,
-                     "a rule id is 1-%d letters, digits, '-', '_' and '.', starting with a "
-                     "letter or digit",
-                     MF_POLICY_ID_MAX);
+                  "a rule id is 1-%d letters, digits, '-', '_' and '.', starting with a "
+                  "letter or digit",
+                  MF_POLICY_ID_MAX);
         goto out;
     }
     if ((rc = get_text(fc, j, field, "title", true, TITLE_MAX, false, &r.title)) != MF_OK)
@@ -1092,8 +1079,7 @@ static mf_code parse_rule(fctx *fc, json_t *j, const char *field)
         goto out;
     }
     if (!json_is_string(v) || !mf_severity_parse(json_string_value(v), &r.severity)) {
-        rc = FAIL(fc, f, MF_ERR_INVALID,
-                     "must be one of info, low, medium, high, critical");
+        rc = FAIL(fc, f, MF_ERR_INVALID, "must be one of info, low, medium, high, critical");
         goto out;
     }
     v = json_object_get(j, "scope");
@@ -1104,7 +1090,7 @@ static mf_code parse_rule(fctx *fc, json_t *j, const char *field)
     }
     if (!json_is_string(v) || !mf_scope_parse(json_string_value(v), &r.scope)) {
         rc = FAIL(fc, f, MF_ERR_INVALID,
-                     "must be one of server, account, probe, host, fleet-server");
+                  "must be one of server, account, probe, host, fleet-server");
         goto out;
     }
     fc->scope = r.scope;
@@ -1125,27 +1111,26 @@ static mf_code parse_rule(fctx *fc, json_t *j, const char *field)
         goto out;
     if ((rc = get_text(fc, j, field, "description", true, MF_POLICY_TEXT_MAX, true,
                        &r.description)) != MF_OK ||
-        (rc = get_text(fc, j, field, "rationale", true, MF_POLICY_TEXT_MAX, true,
-                       &r.rationale)) != MF_OK)
+        (rc = get_text(fc, j, field, "rationale", true, MF_POLICY_TEXT_MAX, true, &r.rationale)) !=
+            MF_OK)
         goto out;
     v = json_object_get(j, "remediation");
     sub(f, sizeof(f), field, "remediation");
     if (!v) {
-        rc = FAIL(fc, f, MF_ERR_INVALID,
-                     "is required: {\"user\": \"...\", \"admin\": \"...\"}");
+        rc = FAIL(fc, f, MF_ERR_INVALID, "is required: {\"user\": \"...\", \"admin\": \"...\"}");
         goto out;
     }
     if (!json_is_object(v)) {
         rc = FAIL(fc, f, MF_ERR_INVALID,
-                     "must be an object: {\"user\": \"...\", \"admin\": \"...\"}");
+                  "must be an object: {\"user\": \"...\", \"admin\": \"...\"}");
         goto out;
     }
     static const char *const rem_allowed[] = {"user", "admin", NULL};
     if ((rc = check_members(fc, v, f, rem_allowed)) != MF_OK ||
         (rc = get_text(fc, v, f, "user", true, MF_POLICY_TEXT_MAX, true, &r.remediation_user)) !=
             MF_OK ||
-        (rc = get_text(fc, v, f, "admin", true, MF_POLICY_TEXT_MAX, true,
-                       &r.remediation_admin)) != MF_OK)
+        (rc = get_text(fc, v, f, "admin", true, MF_POLICY_TEXT_MAX, true, &r.remediation_admin)) !=
+            MF_OK)
         goto out;
     if ((rc = get_string_list(fc, j, field, "references", MAX_REFS, 1024, &r.references)) !=
             MF_OK ||
@@ -1157,7 +1142,7 @@ static mf_code parse_rule(fctx *fc, json_t *j, const char *field)
     if (dup) {
         sub(f, sizeof(f), field, "id");
         rc = FAIL(fc, f, MF_ERR_INVALID, "duplicate rule id \"%s\" (also in %s)", r.id,
-                     pc->p->files[dup->file].path);
+                  pc->p->files[dup->file].path);
         goto out;
     }
     if (excluded(pc, r.id))
@@ -1209,11 +1194,11 @@ static mf_code parse_includes(fctx *fc, json_t *inc)
     pctx *pc = fc->pc;
     if (!json_is_array(inc))
         return FAIL(fc, "include", MF_ERR_INVALID,
-                       "must be an array of file names or {\"path\": ..., \"parameters\": "
-                       "{...}, \"exclude\": [...]} objects");
+                    "must be an array of file names or {\"path\": ..., \"parameters\": "
+                    "{...}, \"exclude\": [...]} objects");
     if (json_array_size(inc) > MAX_INCLUDES)
         return FAIL(fc, "include", MF_ERR_TOOBIG, "has %zu entries, the limit is %d",
-                       json_array_size(inc), MAX_INCLUDES);
+                    json_array_size(inc), MAX_INCLUDES);
     size_t i;
     json_t *e;
     json_array_foreach(inc, i, e)
@@ -1237,8 +1222,7 @@ static mf_code parse_includes(fctx *fc, json_t *inc)
                 return FAIL(fc, fp, MF_ERR_INVALID, "must be a file name");
             mf_strlcpy(f, fp, sizeof(f));
         } else if (!json_is_string(e)) {
-            return FAIL(fc, f, MF_ERR_INVALID,
-                           "must be a file name or an object with \"path\"");
+            return FAIL(fc, f, MF_ERR_INVALID, "must be a file name or an object with \"path\"");
         }
         const char *rel = json_string_value(pathv);
         if (rel[0] == '\0' || strlen(rel) > 1024 || has_control(rel, false))
@@ -1251,11 +1235,10 @@ static mf_code parse_includes(fctx *fc, json_t *inc)
             char fp[MF_ERROR_FIELD_MAX];
             sub(fp, sizeof(fp), base, "parameters");
             if (!json_is_object(params))
-                return FAIL(fc, fp, MF_ERR_INVALID,
-                               "must be an object of parameter values");
+                return FAIL(fc, fp, MF_ERR_INVALID, "must be an object of parameter values");
             if (json_object_size(params) > MF_POLICY_MAX_PARAMS)
                 return FAIL(fc, fp, MF_ERR_TOOBIG, "has more than %d parameters",
-                               MF_POLICY_MAX_PARAMS);
+                            MF_POLICY_MAX_PARAMS);
             ov = json_object();
             if (!ov)
                 return OOM(fc);
@@ -1298,8 +1281,8 @@ static mf_code parse_includes(fctx *fc, json_t *inc)
             json_array_foreach(excl, k, id) ok &= json_is_string(id);
             if (!ok) {
                 json_decref(ov);
-                return FAIL(fc, fx, MF_ERR_INVALID,
-                               "must be an array of at most %d rule ids", MAX_EXCLUDES);
+                return FAIL(fc, fx, MF_ERR_INVALID, "must be an array of at most %d rule ids",
+                            MAX_EXCLUDES);
             }
             x = &pc->excl[pc->nexcl];
             x->ids = excl;
@@ -1325,8 +1308,8 @@ static mf_code parse_includes(fctx *fc, json_t *inc)
             {
                 char fk[MF_ERROR_FIELD_MAX];
                 sub(fk, sizeof(fk), x->field, "[%zu]", k);
-                rc = FAIL(fc, fk, MF_ERR_INVALID,
-                             "the included policy has no rule \"%s\"", json_string_value(id));
+                rc = FAIL(fc, fk, MF_ERR_INVALID, "the included policy has no rule \"%s\"",
+                          json_string_value(id));
             }
             free(x->used);
             pc->nexcl--;
@@ -1354,18 +1337,21 @@ static mf_code parse_doc(pctx *pc, const char *path, const char *data, size_t le
         rc = fail_at(pc->err, path, "", MF_ERR_INVALID, "a policy is a JSON object");
         goto out;
     }
-    static const char *const allowed[] = {"schema", "id", "title", "version", "description",
-                                          "parameters", "include", "rules", NULL};
+    static const char *const allowed[] = {
+        "schema", "id", "title", "version", "description", "parameters", "include", "rules", NULL};
     if ((rc = check_members(&fc, root, "", allowed)) != MF_OK)
         goto out;
     json_t *schema = json_object_get(root, "schema");
     if (!schema) {
-        rc = fail_at(pc->err, path, "schema", MF_ERR_INVALID, "is required: \"%s\"", MF_POLICY_SCHEMA);
+        rc = fail_at(pc->err, path, "schema", MF_ERR_INVALID, "is required: \"%s\"",
+                     MF_POLICY_SCHEMA);
         goto out;
     }
     if (!json_is_string(schema) || strcmp(json_string_value(schema), MF_POLICY_SCHEMA) != 0) {
-        rc = fail_at(pc->err, path, "schema", MF_ERR_UNSUPPORTED, "must be \"%s\" (this mailfleet reads "
-                     "version 1 policies)", MF_POLICY_SCHEMA);
+        rc = fail_at(pc->err, path, "schema", MF_ERR_UNSUPPORTED,
+                     "must be \"%s\" (this mailfleet reads "
+                     "version 1 policies)",
+                     MF_POLICY_SCHEMA);
         goto out;
     }
     if (pc->p->nfiles >= MF_POLICY_MAX_FILES) {
@@ -1409,7 +1395,8 @@ static mf_code parse_doc(pctx *pc, const char *path, const char *data, size_t le
         goto out;
     json_t *rules = json_object_get(root, "rules");
     if (!rules) {
-        rc = fail_at(pc->err, path, "rules", MF_ERR_INVALID, "is required (it may be [] when the "
+        rc = fail_at(pc->err, path, "rules", MF_ERR_INVALID,
+                     "is required (it may be [] when the "
                      "policy only includes others)");
         goto out;
     }
@@ -1456,8 +1443,8 @@ static mf_code load_file(pctx *pc, const char *path, json_t *overrides, const ch
     mf_code rc = pc->loader->read(pc->loader->ctx, path, &data, &len, &canon, &lerr);
     if (rc != MF_OK) {
         if (from_file)
-            return fail_at(pc->err, from_file, from_field, rc, "cannot read included policy \"%s\": %s",
-                           path, lerr.text);
+            return fail_at(pc->err, from_file, from_field, rc,
+                           "cannot read included policy \"%s\": %s", path, lerr.text);
         return fail_at(pc->err, path, "", rc, "%s", lerr.text[0] ? lerr.text : mf_strerror(rc));
     }
     for (size_t i = 0; i < pc->depth; i++) {
@@ -1470,8 +1457,8 @@ static mf_code load_file(pctx *pc, const char *path, json_t *overrides, const ch
                     break;
                 used += (size_t)w;
             }
-            rc = fail_at(pc->err, from_file, from_field, MF_ERR_INVALID, "include cycle: %s%s", chain,
-                         canon);
+            rc = fail_at(pc->err, from_file, from_field, MF_ERR_INVALID, "include cycle: %s%s",
+                         chain, canon);
             free(data);
             free(canon);
             return rc;
@@ -1555,8 +1542,8 @@ mf_code mf_policy_parse(mf_policy **out, const char *data, size_t len, const cha
     if (!pc.p)
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     if (len > MF_POLICY_MAX_BYTES) {
-        mf_code rc = fail_at(pc.err, name, "", MF_ERR_TOOBIG, "the policy is %zu bytes, the limit is %d",
-                             len, MF_POLICY_MAX_BYTES);
+        mf_code rc = fail_at(pc.err, name, "", MF_ERR_TOOBIG,
+                             "the policy is %zu bytes, the limit is %d", len, MF_POLICY_MAX_BYTES);
         return finish(&pc, out, rc);
     }
     char *canon = mf_strdup(name ? name : "(policy)");

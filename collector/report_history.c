@@ -11,7 +11,6 @@
 #include <time.h>
 
 #define HISTORY_SCHEMA "mailfleet.history.v1"
-#define KEY_MAX 1024 /* bytes of host, rule or entity kept as a key */
 
 struct mf_history {
     sqlite3 *db;
@@ -43,12 +42,22 @@ static mf_code prepare(mf_history *h, sqlite3_stmt **st, const char *sql, mf_err
     return MF_OK;
 }
 
-/* Bind text cut to KEY_MAX bytes (SQLite copies it). */
-static void bind_key(sqlite3_stmt *st, int i, const char *s)
+/* Rows are keyed by a 64-bit FNV-1a hash of their strings: an integer primary key is
+ * several times faster to look up than three text columns, and a million failures stay
+ * a few tens of megabytes. Two failures sharing a hash would share a first day, which
+ * is harmless. */
+static sqlite3_int64 hash_of(const char *a, const char *b, const char *c)
 {
-    s = s ? s : "";
-    size_t n = strlen(s);
-    sqlite3_bind_text(st, i, s, (int)(n > KEY_MAX ? KEY_MAX : n), SQLITE_TRANSIENT);
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[3] = {a, b, c};
+    for (int k = 0; k < 3; k++) {
+        if (!parts[k])
+            continue;
+        for (const char *s = parts[k]; *s; s++)
+            h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+        h = (h ^ 0xffu) * 1099511628211ULL; /* separator: ("ab","c") != ("a","bc") */
+    }
+    return (sqlite3_int64)h;
 }
 
 mf_code mf_history_open(mf_history **out, const char *path, int64_t as_of, mf_error *err)
@@ -74,39 +83,39 @@ mf_code mf_history_open(mf_history **out, const char *path, int64_t as_of, mf_er
                    "CREATE TABLE IF NOT EXISTS history_meta(key TEXT PRIMARY KEY, value TEXT);"
                    "CREATE TABLE IF NOT EXISTS days(day TEXT PRIMARY KEY, hosts INTEGER NOT NULL,"
                    " compliant INTEGER NOT NULL);"
-                   "CREATE TABLE IF NOT EXISTS failures(host TEXT NOT NULL, rule TEXT NOT NULL,"
-                   " entity TEXT NOT NULL, first_failed INTEGER NOT NULL,"
-                   " last_run INTEGER NOT NULL, PRIMARY KEY(host, rule, entity)) WITHOUT ROWID;"
-                   "CREATE TEMP TABLE IF NOT EXISTS run_hosts(host TEXT PRIMARY KEY) WITHOUT ROWID;"
+                   "CREATE TABLE IF NOT EXISTS failures(key INTEGER PRIMARY KEY,"
+                   " host INTEGER NOT NULL, first_failed INTEGER NOT NULL,"
+                   " last_run INTEGER NOT NULL);"
+                   "CREATE TEMP TABLE IF NOT EXISTS run_hosts(host INTEGER PRIMARY KEY);"
                    "INSERT OR IGNORE INTO history_meta VALUES('schema', '" HISTORY_SCHEMA "');"
                    "INSERT OR IGNORE INTO history_meta VALUES('run', '0');"
                    "UPDATE history_meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'run';",
                    err)) != MF_OK)
         goto out;
     sqlite3_stmt *st = NULL;
-    if ((rc = prepare(h, &st, "SELECT (SELECT value FROM history_meta WHERE key='schema'),"
-                              " (SELECT CAST(value AS INTEGER) FROM history_meta WHERE key='run')",
+    if ((rc = prepare(h, &st,
+                      "SELECT (SELECT value FROM history_meta WHERE key='schema'),"
+                      " (SELECT CAST(value AS INTEGER) FROM history_meta WHERE key='run')",
                       err)) != MF_OK)
         goto out;
     if (sqlite3_step(st) == SQLITE_ROW) {
         const char *schema = (const char *)sqlite3_column_text(st, 0);
         h->run = sqlite3_column_int64(st, 1);
         if (!mf_streq(schema, HISTORY_SCHEMA)) {
-            rc = mf_error_set(err, MF_ERR_UNSUPPORTED, "history: %s is not a mailfleet history "
-                                                       "file (schema %s)",
+            rc = mf_error_set(err, MF_ERR_UNSUPPORTED,
+                              "history: %s is not a mailfleet history "
+                              "file (schema %s)",
                               path, schema ? schema : "none");
             sqlite3_finalize(st);
             goto out;
         }
     }
     sqlite3_finalize(st);
-    if ((rc = prepare(h, &h->get, "SELECT first_failed FROM failures WHERE host=?1 AND rule=?2 "
-                                  "AND entity=?3",
-                      err)) != MF_OK ||
-        (rc = prepare(h, &h->touch, "UPDATE failures SET last_run=?4 WHERE host=?1 AND rule=?2 "
-                                    "AND entity=?3",
-                      err)) != MF_OK ||
-        (rc = prepare(h, &h->insert, "INSERT INTO failures VALUES(?1, ?2, ?3, ?4, ?5)", err)) !=
+    if ((rc = prepare(h, &h->get, "SELECT first_failed FROM failures WHERE key=?1", err)) !=
+            MF_OK ||
+        (rc = prepare(h, &h->touch, "UPDATE failures SET last_run=?2 WHERE key=?1", err)) !=
+            MF_OK ||
+        (rc = prepare(h, &h->insert, "INSERT INTO failures VALUES(?1, ?2, ?3, ?4)", err)) !=
             MF_OK ||
         (rc = prepare(h, &h->host, "INSERT OR IGNORE INTO run_hosts VALUES(?1)", err)) != MF_OK)
         goto out;
@@ -123,38 +132,32 @@ mf_code mf_history_failure(mf_history *h, const char *host, const char *rule, co
                            int64_t *first, mf_error *err)
 {
     *first = h->as_of;
+    sqlite3_int64 key = hash_of(host, rule, entity);
     sqlite3_stmt *st = h->get;
     sqlite3_reset(st);
-    bind_key(st, 1, host);
-    bind_key(st, 2, rule);
-    bind_key(st, 3, entity);
+    sqlite3_bind_int64(st, 1, key);
     int src = sqlite3_step(st);
     if (src == SQLITE_ROW) {
         *first = sqlite3_column_int64(st, 0);
         sqlite3_reset(st);
         st = h->touch;
         sqlite3_reset(st);
-        bind_key(st, 1, host);
-        bind_key(st, 2, rule);
-        bind_key(st, 3, entity);
-        sqlite3_bind_int64(st, 4, h->run);
+        sqlite3_bind_int64(st, 1, key);
+        sqlite3_bind_int64(st, 2, h->run);
     } else if (src == SQLITE_DONE) {
         sqlite3_reset(st);
         st = h->insert;
         sqlite3_reset(st);
-        bind_key(st, 1, host);
-        bind_key(st, 2, rule);
-        bind_key(st, 3, entity);
-        sqlite3_bind_int64(st, 4, h->as_of);
-        sqlite3_bind_int64(st, 5, h->run);
+        sqlite3_bind_int64(st, 1, key);
+        sqlite3_bind_int64(st, 2, hash_of(host, NULL, NULL));
+        sqlite3_bind_int64(st, 3, h->as_of);
+        sqlite3_bind_int64(st, 4, h->run);
     } else {
         return db_error(h, err, "read a failure");
     }
-    /* The same (host, rule, entity) twice in one run is counted once: the insert of the
-     * second is ignored by the primary key. */
     src = sqlite3_step(st);
     sqlite3_reset(st);
-    if (src != SQLITE_DONE && src != SQLITE_CONSTRAINT)
+    if (src != SQLITE_DONE)
         return db_error(h, err, "record a failure");
     return MF_OK;
 }
@@ -164,7 +167,7 @@ mf_code mf_history_host(mf_history *h, const char *host, bool compliant, mf_erro
     h->hosts++;
     h->compliant += compliant;
     sqlite3_reset(h->host);
-    bind_key(h->host, 1, host);
+    sqlite3_bind_int64(h->host, 1, hash_of(host, NULL, NULL));
     int src = sqlite3_step(h->host);
     sqlite3_reset(h->host);
     return src == SQLITE_DONE ? MF_OK : db_error(h, err, "record a host");
@@ -180,8 +183,9 @@ mf_code mf_history_finish(mf_history *h, mf_code (*fn)(void *ctx, const mf_rpt_d
     struct tm tm;
     if (!gmtime_r(&t, &tm) || strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
         return mf_error_set(err, MF_ERR_RANGE, "history: the run's time is out of range");
-    if ((rc = prepare(h, &st, "DELETE FROM failures WHERE last_run <> ?1 AND host IN "
-                              "(SELECT host FROM run_hosts)",
+    if ((rc = prepare(h, &st,
+                      "DELETE FROM failures WHERE last_run <> ?1 AND host IN "
+                      "(SELECT host FROM run_hosts)",
                       err)) != MF_OK)
         return rc;
     sqlite3_bind_int64(st, 1, h->run);
@@ -203,8 +207,9 @@ mf_code mf_history_finish(mf_history *h, mf_code (*fn)(void *ctx, const mf_rpt_d
     h->in_tx = false;
     if (!fn)
         return MF_OK;
-    if ((rc = prepare(h, &st, "SELECT day, hosts, compliant FROM (SELECT * FROM days ORDER BY "
-                              "day DESC LIMIT ?1) ORDER BY day",
+    if ((rc = prepare(h, &st,
+                      "SELECT day, hosts, compliant FROM (SELECT * FROM days ORDER BY "
+                      "day DESC LIMIT ?1) ORDER BY day",
                       err)) != MF_OK)
         return rc;
     sqlite3_bind_int(st, 1, MF_RPT_DAYS_MAX);

@@ -3,8 +3,9 @@
  * each current failure first appeared. Kept in a small SQLite file (--history FILE)
  * that every `report` (or `check`) run reads and updates in one transaction:
  *
- *   days(day 'YYYY-MM-DD', hosts, compliant)             one row per day, last run wins
- *   failures(host, rule, entity, first_failed, last_run)  the failures of the last run
+ *   days(day 'YYYY-MM-DD', hosts, compliant)      one row per day, last run wins
+ *   failures(key, host, first_failed, last_run)    the failures of the last run, keyed
+ *                                                  by a hash of (host, rule, entity)
  *
  * A failure that is no longer failing on a host evaluated in this run is forgotten, so
  * when it comes back it counts from its new first day. Hosts not evaluated in a run
@@ -35,8 +36,8 @@ mf_code mf_history_host(mf_history *h, const char *host, bool compliant, mf_erro
  * evaluated, commit. Then call fn (may be NULL) for every day on record, oldest first,
  * at most MF_RPT_DAYS_MAX; an error from fn stops the walk and is returned. */
 mf_code mf_history_finish(mf_history *h,
-                          mf_code (*fn)(void *ctx, const mf_rpt_day *d, mf_error *err),
-                          void *ctx, mf_error *err);
+                          mf_code (*fn)(void *ctx, const mf_rpt_day *d, mf_error *err), void *ctx,
+                          mf_error *err);
 /* Close; a run not finished is rolled back. NULL allowed. */
 void mf_history_close(mf_history *h);
 

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define BATCH_ITEMS 1024
-#define QUEUE_MAX 16
+#define QUEUE_MAX   16
 #define CHUNK_BYTES (256 * 1024)
 
 typedef enum item_kind { IT_HOST, IT_RESULT, IT_SERVER } item_kind;
@@ -38,6 +38,17 @@ typedef struct chunk {
     size_t used, size;
     char data[];
 } chunk;
+
+/* One server of the inventory `check` builds from the reports it is given (`report`
+ * takes the store's instead): the store's semantics over the latest reports. */
+typedef struct inv_server {
+    char *hostname, *provider; /* "" when none */
+    int port;
+    long long hosts, entries, accounts, unused, probes_ok, probes_failed;
+    long long outcomes[MF_OUT__COUNT];
+    int64_t first_seen, last_seen;
+    size_t last_report; /* the report that last counted it as a host */
+} inv_server;
 
 typedef struct batch {
     item *items;
@@ -70,6 +81,10 @@ struct mf_report_outputs {
     mf_error werr;
     char *cur_host; /* the host whose results are being written, for the history */
     bool cur_bad;
+    /* the inventory built from reports (check), unless the store's rows come */
+    bool store_rows;
+    inv_server *inv; /* open addressing, capinv a power of two */
+    size_t ninv, capinv, inv_dropped, reports_seen;
 };
 
 static mf_rpt_severity severity_of(mf_severity s)
@@ -219,9 +234,8 @@ static mf_code write_item(mf_report_outputs *o, item *it, mf_error *err)
         if (r->host_id && (r->state == MF_RPT_FAIL || r->state == MF_RPT_ERROR))
             o->cur_bad = true;
         if (r->state == MF_RPT_FAIL &&
-            (rc = mf_history_failure(o->hist, r->host_id ? r->host_id : "",
-                                     o->rules[r->rule].id, r->entity, &r->first_failed, err)) !=
-                MF_OK)
+            (rc = mf_history_failure(o->hist, r->host_id ? r->host_id : "", o->rules[r->rule].id,
+                                     r->entity, &r->first_failed, err)) != MF_OK)
             return rc;
     }
     for (int f = 0; f < MF_RPT__FORMATS && rc == MF_OK; f++)
@@ -329,10 +343,149 @@ static mf_code next_item(mf_report_outputs *o, item **out, mf_error *err)
     return MF_OK;
 }
 
+/* ------------------------------------------------------------------ check's inventory */
+
+static uint64_t inv_hash(const char *h, int port, const char *p)
+{
+    uint64_t x = 1469598103934665603ULL;
+    for (const char *s = h; *s; s++)
+        x = (x ^ (unsigned char)*s) * 1099511628211ULL;
+    x = (x ^ (uint64_t)(unsigned)port) * 1099511628211ULL;
+    for (const char *s = p; *s; s++)
+        x = (x ^ (unsigned char)*s) * 1099511628211ULL;
+    return x;
+}
+
+/* The entry of (hostname, port, provider), created when new; NULL past the cap or OOM. */
+static inv_server *inv_get(mf_report_outputs *o, const char *hostname, int port,
+                           const char *provider)
+{
+    hostname = hostname ? hostname : "";
+    provider = provider ? provider : "";
+    if ((o->ninv + 1) * 2 > o->capinv) {
+        if (o->ninv >= MF_RPT_SERVERS_MAX) {
+            o->inv_dropped++;
+            return NULL;
+        }
+        size_t ncap = o->capinv ? o->capinv * 2 : 256;
+        inv_server *nv = calloc(ncap, sizeof(*nv));
+        if (!nv)
+            return NULL;
+        for (size_t i = 0; i < o->capinv; i++) {
+            if (!o->inv[i].hostname)
+                continue;
+            size_t j =
+                inv_hash(o->inv[i].hostname, o->inv[i].port, o->inv[i].provider) & (ncap - 1);
+            while (nv[j].hostname)
+                j = (j + 1) & (ncap - 1);
+            nv[j] = o->inv[i];
+        }
+        free(o->inv);
+        o->inv = nv;
+        o->capinv = ncap;
+    }
+    size_t j = inv_hash(hostname, port, provider) & (o->capinv - 1);
+    while (o->inv[j].hostname) {
+        inv_server *e = &o->inv[j];
+        if (e->port == port && strcmp(e->hostname, hostname) == 0 &&
+            strcmp(e->provider, provider) == 0)
+            return e;
+        j = (j + 1) & (o->capinv - 1);
+    }
+    inv_server *e = &o->inv[j];
+    e->hostname = mf_strdup(hostname);
+    e->provider = mf_strdup(provider);
+    if (!e->hostname || !e->provider) {
+        free(e->hostname);
+        free(e->provider);
+        e->hostname = e->provider = NULL;
+        return NULL;
+    }
+    e->port = port;
+    e->last_report = SIZE_MAX;
+    o->ninv++;
+    return e;
+}
+
+static void inv_seen(inv_server *e, int64_t t, size_t report)
+{
+    if (e->last_report != report) {
+        e->last_report = report;
+        e->hosts++;
+    }
+    if (t && (!e->first_seen || t < e->first_seen))
+        e->first_seen = t;
+    if (t > e->last_seen)
+        e->last_seen = t;
+}
+
+/* Count report r (a host's latest) into the inventory. */
+static void inv_add_report(mf_report_outputs *o, const mf_report *r, int64_t t)
+{
+    size_t seq = o->reports_seen++;
+    for (size_t i = 0; i < r->nservers; i++) {
+        const mf_server *s = &r->servers[i];
+        inv_server *e = inv_get(o, s->hostname, s->port, s->hostname ? NULL : s->provider);
+        if (!e)
+            continue;
+        inv_seen(e, t, seq);
+        e->entries++;
+        e->accounts += (long long)s->used_by.n;
+        e->unused += (s->flags & MF_FLAG_UNUSED) != 0;
+    }
+    for (size_t i = 0; i < r->nprobes; i++) {
+        const mf_probe *p = &r->probes[i];
+        if (!p->hostname || p->outcome == MF_OUT_SKIPPED)
+            continue;
+        inv_server *e = inv_get(o, p->hostname, p->port, NULL);
+        if (!e)
+            continue;
+        if (p->outcome == MF_OUT_OK)
+            e->probes_ok++;
+        else
+            e->probes_failed++;
+        if ((unsigned)p->outcome < MF_OUT__COUNT)
+            e->outcomes[p->outcome]++;
+    }
+}
+
+/* Hand the built inventory to the HTML writer (the writer thread has ended). */
+static mf_code inv_feed(mf_report_outputs *o, mf_error *err)
+{
+    if (o->store_rows || !o->w[MF_RPT_HTML])
+        return MF_OK;
+    for (size_t i = 0; i < o->capinv; i++) {
+        const inv_server *e = &o->inv[i];
+        if (!e->hostname)
+            continue;
+        int top = -1;
+        for (int k = 0; k < MF_OUT__COUNT; k++)
+            if (k != MF_OUT_OK && k != MF_OUT_SKIPPED && e->outcomes[k] &&
+                (top < 0 || e->outcomes[k] > e->outcomes[top]))
+                top = k;
+        mf_rpt_server s = {.hostname = e->hostname[0] ? e->hostname : NULL,
+                           .provider = e->provider[0] ? e->provider : NULL,
+                           .port = e->port,
+                           .hosts = e->hosts,
+                           .hosts_ever = e->hosts,
+                           .entries = e->entries,
+                           .accounts = e->accounts,
+                           .unused = e->unused,
+                           .probes_ok = e->probes_ok,
+                           .probes_failed = e->probes_failed,
+                           .top_failure = top >= 0 ? mf_outcome_name((mf_outcome)top) : NULL,
+                           .first_seen = e->first_seen,
+                           .last_seen = e->last_seen};
+        mf_code rc = mf_rpt_add_server(o->w[MF_RPT_HTML], &s, err);
+        if (rc != MF_OK)
+            return rc;
+    }
+    return MF_OK;
+}
+
 /* ------------------------------------------------------------------ open / free */
 
-mf_code mf_report_outputs_open(mf_report_outputs **out, const mf_report_paths *paths,
-                               mf_error *err)
+mf_code mf_report_outputs_open(mf_report_outputs **out, const mf_report_paths *paths, mf_error *err)
 {
     *out = NULL;
     mf_code rc = MF_OK;
@@ -351,9 +504,8 @@ mf_code mf_report_outputs_open(mf_report_outputs **out, const mf_report_paths *p
     }
     o->locks = true;
     atomic_init(&o->failed, false);
-    const char *p[MF_RPT__FORMATS] = {[MF_RPT_JUNIT] = paths->junit,
-                                      [MF_RPT_HTML] = paths->html,
-                                      [MF_RPT_CSV] = paths->csv};
+    const char *p[MF_RPT__FORMATS] = {
+        [MF_RPT_JUNIT] = paths->junit, [MF_RPT_HTML] = paths->html, [MF_RPT_CSV] = paths->csv};
     mf_rpt_opts opts = {.junit_group = paths->junit_group, .stale_days = paths->stale_days};
     for (int f = 0; f < MF_RPT__FORMATS; f++)
         if (p[f] && (rc = mf_rpt_open(&o->w[f], (mf_rpt_format)f, p[f], &opts, err)) != MF_OK)
@@ -404,6 +556,11 @@ void mf_report_outputs_free(mf_report_outputs *o)
             free((void *)o->rules[i].references);
     free(o->rules);
     free(o->cur_host);
+    for (size_t i = 0; i < o->capinv; i++) {
+        free(o->inv[i].hostname);
+        free(o->inv[i].provider);
+    }
+    free(o->inv);
     batch_free(o->cur);
     for (batch *b = o->head; b;) {
         batch *next = b->next;
@@ -465,6 +622,8 @@ static mf_code sink_begin(void *ctx, const mf_results *rs, mf_error *err)
         .generated_at = info->as_of,
         .fail_on = severity_of(info->fail_on),
     };
+    /* `report` gives the store's inventory; only `check` builds one from its reports. */
+    o->store_rows = mf_streq(info->command, "report");
     if (o->paths.history &&
         (rc = mf_history_open(&o->hist, o->paths.history, info->as_of, err)) != MF_OK)
         return rc;
@@ -538,6 +697,8 @@ static mf_code sink_end(void *ctx, const mf_results *rs, mf_error *err)
         return rc;
     if (o->hist && (rc = mf_history_finish(o->hist, feed_day, o, err)) != MF_OK)
         return rc;
+    if ((rc = inv_feed(o, err)) != MF_OK)
+        return rc;
     size_t ok = 0, skipped = 0, failed = 0;
     mf_results_inputs(rs, &ok, &skipped, &failed);
     const mf_waivers *wv = mf_results_waivers(rs);
@@ -568,8 +729,12 @@ mf_code mf_report_outputs_attach(mf_report_outputs *o, mf_results *rs, mf_error 
 {
     if (!mf_report_outputs_any(o) && !(o && o->paths.history))
         return MF_OK;
-    mf_results_sink s = {.name = "reports", .ctx = o, .begin = sink_begin, .add = sink_add,
-                         .end = sink_end, .free = NULL};
+    mf_results_sink s = {.name = "reports",
+                         .ctx = o,
+                         .begin = sink_begin,
+                         .add = sink_add,
+                         .end = sink_end,
+                         .free = NULL};
     if (mf_results_add_sink(rs, &s) != MF_OK)
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     return MF_OK;
@@ -587,6 +752,8 @@ mf_code mf_report_outputs_host(mf_report_outputs *o, const mf_report *r, mf_erro
     int64_t t = 0;
     if (mf_time_parse_rfc3339(r->collected_at, &t) != MF_OK)
         t = 0;
+    if (o->w[MF_RPT_HTML] && !o->store_rows)
+        inv_add_report(o, r, t);
     it->kind = IT_HOST;
     it->host = (mf_rpt_host){.id = keep(o, b, r->host.id),
                              .hostname = keep(o, b, r->host.hostname),
@@ -604,6 +771,7 @@ mf_code mf_report_outputs_server(mf_report_outputs *o, const mf_store_server_row
 {
     if (!o || !o->w[MF_RPT_HTML] || !o->rules)
         return MF_OK;
+    o->store_rows = true; /* the store's inventory replaces the one built from reports */
     item *it;
     mf_code rc = next_item(o, &it, err);
     if (rc != MF_OK)

@@ -21,13 +21,13 @@
 #include "store.h"
 
 typedef struct mf_report_paths {
-    const char *junit;         /* --junit FILE, or NULL */
-    const char *html;          /* --html FILE */
-    const char *csv;           /* --csv FILE */
-    const char *history;       /* --history FILE: compliance per day and first failures,
-                                  kept between runs (report_history.c); NULL: none */
-    mf_rpt_group junit_group;  /* --junit-group-by host|rule */
-    int stale_days;            /* hosts silent for longer stopped reporting; 0: 7 */
+    const char *junit;        /* --junit FILE, or NULL */
+    const char *html;         /* --html FILE */
+    const char *csv;          /* --csv FILE */
+    const char *history;      /* --history FILE: compliance per day and first failures,
+                                 kept between runs (report_history.c); NULL: none */
+    mf_rpt_group junit_group; /* --junit-group-by host|rule */
+    int stale_days;           /* hosts silent for longer stopped reporting; 0: 7 */
 } mf_report_paths;
 
 typedef struct mf_report_outputs mf_report_outputs;

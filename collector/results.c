@@ -16,12 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_KEPT_ERRORS 1000
+#define MAX_KEPT_ERRORS   1000
 #define MAX_KEPT_WARNINGS 100
-#define MAX_LISTED 50
+#define MAX_LISTED        50
 
-static const char *const state_names[MF_STATE__COUNT] = {"pass", "fail", "error",
-                                                         "notapplicable", "waived"};
+static const char *const state_names[MF_STATE__COUNT] = {"pass", "fail", "error", "notapplicable",
+                                                         "waived"};
 
 const char *mf_state_name(mf_state s)
 {
@@ -55,8 +55,7 @@ struct mf_results {
     bool begun;
 };
 
-mf_code mf_results_new(mf_results **out, const mf_policy *p, mf_waivers *w,
-                       const mf_run_info *info)
+mf_code mf_results_new(mf_results **out, const mf_policy *p, mf_waivers *w, const mf_run_info *info)
 {
     *out = NULL;
     mf_results *rs = calloc(1, sizeof(*rs));
@@ -309,8 +308,8 @@ void mf_results_print_summary(const mf_results *rs, FILE *f)
             expired += w->v[i].status == MF_WAIVER_EXPIRED;
             unknown += w->v[i].status == MF_WAIVER_UNKNOWN_RULE;
         }
-        fprintf(f, "\nwaivers (%s): %zu, %zu expired, %zu naming no rule of the policy\n",
-                w->path, w->n, expired, unknown);
+        fprintf(f, "\nwaivers (%s): %zu, %zu expired, %zu naming no rule of the policy\n", w->path,
+                w->n, expired, unknown);
         for (size_t i = 0; i < w->n; i++)
             if (w->v[i].status == MF_WAIVER_EXPIRED)
                 fprintf(f, "  expired on %s: waivers[%zu] %s host %s server %s%s\n",
@@ -334,10 +333,10 @@ void mf_results_print_summary(const mf_results *rs, FILE *f)
             rs->counts[MF_STATE_NOTAPPLICABLE], rs->counts[MF_STATE_WAIVED]);
     int code = mf_results_exit_code(rs);
     fprintf(f, "exit %d: %s (fail-on %s)\n", code,
-            code == MF_EXIT_RUNTIME   ? "some reports could not be evaluated"
-            : code == MF_EXIT_FAILED  ? "rules failed"
-            : code == MF_EXIT_ERRORS  ? "nothing failed, but some rules could not be evaluated"
-                                      : "compliant",
+            code == MF_EXIT_RUNTIME  ? "some reports could not be evaluated"
+            : code == MF_EXIT_FAILED ? "rules failed"
+            : code == MF_EXIT_ERRORS ? "nothing failed, but some rules could not be evaluated"
+                                     : "compliant",
             mf_severity_name(rs->info.fail_on));
 }
 
@@ -682,8 +681,9 @@ static mf_code json_end(void *ctx, const mf_results *rs, mf_error *err)
         jkey(f, state_names[s], s == 0);
         fprintf(f, "%zu", rs->counts[s]);
     }
-    fprintf(f, ",\"total\":%zu,\"failed_at_or_above\":%zu,\"errors_at_or_above\":%zu,"
-               "\"exit_code\":%d}\n}\n",
+    fprintf(f,
+            ",\"total\":%zu,\"failed_at_or_above\":%zu,\"errors_at_or_above\":%zu,"
+            "\"exit_code\":%d}\n}\n",
             total, rs->failed_above, rs->errors_above, mf_results_exit_code(rs));
     if (fflush(f) != 0 || ferror(f))
         return io_fail(j, err);

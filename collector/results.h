@@ -40,10 +40,10 @@ enum {
  * mf_results_add call; a sink that keeps them must copy them. */
 typedef struct mf_result {
     const mf_rule *rule;
-    const char *host_id;   /* NULL for the fleet-server scope */
-    const char *hostname;  /* may be NULL */
-    const char *entity;    /* mf_entity.label */
-    const char *server;    /* mf_entity.server, may be NULL */
+    const char *host_id;  /* NULL for the fleet-server scope */
+    const char *hostname; /* may be NULL */
+    const char *entity;   /* mf_entity.label */
+    const char *server;   /* mf_entity.server, may be NULL */
     mf_state state;
     const char *message;
     const mf_waiver *waiver;  /* the waiver applied (state waived), or NULL */
@@ -67,9 +67,9 @@ typedef struct mf_results_sink {
 
 /* Options of one run; strings are borrowed and must outlive the mf_results. */
 typedef struct mf_run_info {
-    const char *command;   /* "check" or "report" */
-    const char *source;    /* "3 report files", "store /var/lib/mailfleet.db" */
-    int64_t as_of;         /* reference time (seconds, UTC) */
+    const char *command; /* "check" or "report" */
+    const char *source;  /* "3 report files", "store /var/lib/mailfleet.db" */
+    int64_t as_of;       /* reference time (seconds, UTC) */
     mf_severity fail_on;
 } mf_run_info;
 
@@ -137,11 +137,11 @@ typedef struct mf_eval_opts {
 
 /* Evaluate every rule of scope server, account, probe and host on report r (its host's
  * latest), applying waivers and feeding results to rs. */
-mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers *w,
-                              mf_results *rs, const mf_eval_opts *opts, mf_error *err);
+mf_code mf_policy_eval_report(const mf_policy *p, const mf_report *r, mf_waivers *w, mf_results *rs,
+                              const mf_eval_opts *opts, mf_error *err);
 /* Evaluate every fleet-server rule over the aggregated fleet. */
-mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w,
-                             mf_results *rs, const mf_eval_opts *opts, mf_error *err);
+mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w, mf_results *rs,
+                             const mf_eval_opts *opts, mf_error *err);
 
 /* ------------------------------------------------------------------ the pool */
 
@@ -153,17 +153,20 @@ mf_code mf_policy_eval_fleet(const mf_policy *p, mf_fleet *fleet, mf_waivers *w,
 typedef struct mf_eval_pool mf_eval_pool;
 
 /* Called on the caller's thread, in submission order, once per document, just before
- * its results are handed on: r is the decoded report, or NULL when it did not decode
- * (why then says why). label is the one given to submit. A non-MF_OK return stops the
- * run with that error. */
-typedef mf_code (*mf_eval_pool_fn)(void *ctx, size_t seq, const char *label,
-                                   const mf_report *r, const char *why, mf_error *err);
+ * its results are handed on: r is the decoded report (or its head, see keep_report), or
+ * NULL when it did not decode (why then says why). label is the one given to submit. A
+ * non-MF_OK return stops the run with that error. */
+typedef mf_code (*mf_eval_pool_fn)(void *ctx, size_t seq, const char *label, const mf_report *r,
+                                   const char *why, mf_error *err);
 
 typedef struct mf_eval_pool_opts {
     size_t threads;     /* worker threads; 0 or 1 evaluates on the caller's thread */
     bool evaluate;      /* evaluate the policy's host-level rules (else only decode) */
     bool fleet_history; /* feed each report to mf_fleet_add_history */
     bool fleet_latest;  /* feed each report to mf_fleet_add_latest */
+    bool keep_report;   /* on_report gets the whole report; else only its head (ids,
+                         * times, host and agent: sources, servers, accounts and probes
+                         * are freed by the worker) */
     mf_eval_pool_fn on_report;
     void *ctx;
 } mf_eval_pool_opts;
@@ -172,15 +175,15 @@ typedef struct mf_eval_pool_opts {
 size_t mf_eval_threads_default(void);
 /* Start a pool. p, w, rs and fleet (may be NULL) are borrowed and must outlive it.
  * --dump-facts (eo->dump_facts) runs on the caller's thread, to keep the file in order. */
-mf_code mf_eval_pool_new(mf_eval_pool **out, const mf_policy *p, mf_waivers *w,
-                         mf_results *rs, const mf_eval_opts *eo, mf_fleet *fleet,
-                         const mf_eval_pool_opts *po, mf_error *err);
+mf_code mf_eval_pool_new(mf_eval_pool **out, const mf_policy *p, mf_waivers *w, mf_results *rs,
+                         const mf_eval_opts *eo, mf_fleet *fleet, const mf_eval_pool_opts *po,
+                         mf_error *err);
 /* Queue one report document (copied; _owned takes data, which must be malloc'd and is
  * freed in every case). May hand on earlier results, and blocks while the pool is full. */
 mf_code mf_eval_pool_submit(mf_eval_pool *pool, const char *json, size_t len, const char *label,
                             mf_error *err);
-mf_code mf_eval_pool_submit_owned(mf_eval_pool *pool, char *data, size_t len,
-                                  const char *label, mf_error *err);
+mf_code mf_eval_pool_submit_owned(mf_eval_pool *pool, char *data, size_t len, const char *label,
+                                  mf_error *err);
 /* Wait for every queued report, hand on their results, stop the workers and merge their
  * fleet facts into the caller's fleet. */
 mf_code mf_eval_pool_finish(mf_eval_pool *pool, mf_error *err);
@@ -203,11 +206,11 @@ typedef struct mf_eval_cli {
     const char *html_path;
     const char *csv_path;
     const char *history_path;
-    int junit_group;          /* mf_rpt_group */
-    mf_severity fail_on;      /* --fail-on, default info */
-    int64_t as_of;            /* --as-of, default now */
-    int verbosity;            /* -v / -q */
-    size_t jobs;              /* --jobs: worker threads (default: the CPUs, at most 8) */
+    int junit_group;     /* mf_rpt_group */
+    mf_severity fail_on; /* --fail-on, default info */
+    int64_t as_of;       /* --as-of, default now */
+    int verbosity;       /* -v / -q */
+    size_t jobs;         /* --jobs: worker threads (default: the CPUs, at most 8) */
     /* set by mf_eval_cli_open */
     mf_policy *policy;
     mf_waivers *waivers;

@@ -97,9 +97,8 @@ static bool has_control(const char *s)
 }
 
 /* A string member: required (or optional), non-empty, bounded. */
-static mf_code text_member(const json_t *o, const char *file, const char *field,
-                           const char *name, bool required, size_t max, char **out,
-                           mf_error *err)
+static mf_code text_member(const json_t *o, const char *file, const char *field, const char *name,
+                           bool required, size_t max, char **out, mf_error *err)
 {
     *out = NULL;
     char f[MF_ERROR_FIELD_MAX];
@@ -124,14 +123,13 @@ static mf_code text_member(const json_t *o, const char *file, const char *field,
     return *out ? MF_OK : werr(err, file, f, MF_ERR_NOMEM, "out of memory");
 }
 
-static mf_code parse_entry(mf_waiver *w, const json_t *o, const char *file, size_t i,
-                           mf_error *err)
+static mf_code parse_entry(mf_waiver *w, const json_t *o, const char *file, size_t i, mf_error *err)
 {
     char field[64];
     snprintf(field, sizeof(field), "waivers[%zu]", i);
     if (!json_is_object(o))
         return werr(err, file, field, MF_ERR_INVALID, "a waiver must be an object");
-    static const char *const allowed[] = {"rule", "host", "server", "justification",
+    static const char *const allowed[] = {"rule",        "host",    "server",  "justification",
                                           "approved_by", "expires", "$comment"};
     const char *key;
     json_t *v;
@@ -211,7 +209,8 @@ mf_code mf_waivers_parse(mf_waivers **out, const char *data, size_t len, const c
         goto out;
     }
     if (!json_is_object(root)) {
-        rc = werr(err, file, "", MF_ERR_INVALID, "a waivers file is an object {\"waivers\": [...]}");
+        rc =
+            werr(err, file, "", MF_ERR_INVALID, "a waivers file is an object {\"waivers\": [...]}");
         goto out;
     }
     const char *key;

@@ -14,10 +14,21 @@
 #include <string.h>
 
 static const char *const COLUMNS[] = {
-    "host_id",  "hostname", "collected_at", "rule",    "severity",
-    "scope",    "title",    "entity",       "server",  "state",
-    "message",  "waiver_justification",     "waiver_approved_by",
-    "waiver_expires",       "first_failed",
+    "host_id",
+    "hostname",
+    "collected_at",
+    "rule",
+    "severity",
+    "scope",
+    "title",
+    "entity",
+    "server",
+    "state",
+    "message",
+    "waiver_justification",
+    "waiver_approved_by",
+    "waiver_expires",
+    "first_failed",
 };
 
 typedef struct csv {
@@ -27,8 +38,8 @@ typedef struct csv {
 static void field(FILE *f, const char *s, bool last)
 {
     s = s ? s : "";
-    bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-                   s[0] == '\r';
+    bool formula =
+        s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r';
     if (formula || strpbrk(s, ",\"\r\n")) {
         putc('"', f);
         if (formula)

@@ -29,10 +29,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STOPPED_LIST_MAX 1000
-#define FLEET_NOTES_MAX 100000
+#define STOPPED_LIST_MAX  1000
+#define FLEET_NOTES_MAX   100000
 #define SERVER_ROWS_SHOWN 5000
-#define NOTES_PER_SERVER 4
+#define NOTES_PER_SERVER  4
 
 typedef struct host_rec {
     long long off, len;   /* the markup: details (findings) or a table row (compliant) */
@@ -43,26 +43,26 @@ typedef struct host_rec {
 } host_rec;
 
 typedef struct fleet_note {
-    char *key;     /* server key */
+    char *key; /* server key */
     size_t rule;
     mf_rpt_state state;
     char *message;
 } fleet_note;
 
 typedef struct html {
-    FILE *ffail, *fok;     /* markup of hosts with findings / compliant hosts */
+    FILE *ffail, *fok; /* markup of hosts with findings / compliant hosts */
     mf_xw *xfail, *xok;
-    FILE *frow;            /* one-row summaries of the hosts with findings */
+    FILE *frow; /* one-row summaries of the hosts with findings */
     mf_xw *xrow;
     host_rec *fail, *ok;
     size_t nfail, capfail, nok, capok;
-    char **stopped;        /* labels of hosts that stopped reporting (first 1000) */
+    char **stopped; /* labels of hosts that stopped reporting (first 1000) */
     size_t *stopped_idx;
     size_t nstopped, capstopped, capstopped_idx;
     fleet_note *notes;
     size_t nnotes, capnotes, notes_dropped;
     size_t hosts_failing;
-    size_t *heap;          /* the worst hosts so far (html_detail_hosts of them) */
+    size_t *heap; /* the worst hosts so far (html_detail_hosts of them) */
     size_t nheap;
     char csp[256];
 } html;
@@ -234,8 +234,9 @@ static mf_code html_begin(mf_rpt_writer *w, mf_error *err)
 {
     mf_code rc;
     if (strpbrk(mf_rpt_html_css, "<>&\"\r") || strpbrk(mf_rpt_html_js, "<>&\"\r"))
-        return mf_error_set(err, MF_ERR_INTERNAL, "the report's style or script has markup "
-                                                  "characters");
+        return mf_error_set(err, MF_ERR_INTERNAL,
+                            "the report's style or script has markup "
+                            "characters");
     html *h = calloc(1, sizeof(*h));
     if (!h)
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
@@ -295,8 +296,8 @@ static void host_meta(mf_xw *x, const mf_rpt_hostgroup *g)
 /* One line naming the rules that gave state st on this host (pass, not applicable),
  * each with the number of its entities: such results are many and say little one by one.
  * The OS and agent versions follow the passes. */
-static void state_line(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g,
-                       mf_rpt_state st, const char *what)
+static void state_line(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_rpt_state st,
+                       const char *what)
 {
     size_t total = 0;
     for (size_t i = 0; i < g->n; i++)
@@ -437,10 +438,10 @@ static void summary_row(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup
     mf_xw_textf(x, " · id %s · report %s%s · ", g->id, when,
                 g->stopped ? " (stopped reporting)" : "");
     if (g->counts[MF_RPT_FAIL]) {
-        mf_xw_elem_class(x, "span", "st st-fail",
-                         bfmt(buf, sizeof(buf), "%zu failed, worst %s", g->counts[MF_RPT_FAIL],
-                              mf_rpt_severity_name((mf_rpt_severity)(g->worst < 0 ? 0
-                                                                                  : g->worst))));
+        mf_xw_elem_class(
+            x, "span", "st st-fail",
+            bfmt(buf, sizeof(buf), "%zu failed, worst %s", g->counts[MF_RPT_FAIL],
+                 mf_rpt_severity_name((mf_rpt_severity)(g->worst < 0 ? 0 : g->worst))));
     } else {
         mf_xw_text(x, "no failures");
     }
@@ -483,8 +484,7 @@ static void host_details(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgrou
     mf_xw_text(x, " ");
     if (g->counts[MF_RPT_FAIL]) {
         mf_xw_elem_class(x, "span", "st st-fail",
-                         bfmt(num, sizeof(num), "%zu failed",
-                                           g->counts[MF_RPT_FAIL]));
+                         bfmt(num, sizeof(num), "%zu failed", g->counts[MF_RPT_FAIL]));
         mf_xw_text(x, " ");
         sev_badge(x, (mf_rpt_severity)g->worst);
         mf_xw_text(x, " ");
@@ -492,7 +492,7 @@ static void host_details(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgrou
     if (g->counts[MF_RPT_ERROR]) {
         mf_xw_elem_class(x, "span", "st st-error",
                          bfmt(num, sizeof(num), "%zu %s", g->counts[MF_RPT_ERROR],
-                                           g->counts[MF_RPT_ERROR] == 1 ? "error" : "errors"));
+                              g->counts[MF_RPT_ERROR] == 1 ? "error" : "errors"));
     }
     host_meta(x, g);
     mf_xw_end(x); /* summary */
@@ -522,8 +522,7 @@ static void host_details(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgrou
     state_line(x, w, g, MF_RPT_NOTAPPLICABLE, "Not applicable");
     state_line(x, w, g, MF_RPT_PASS, "Passed");
     if (g->dropped)
-        para(x, "muted", bfmt(num, sizeof(num), "%zu more results not shown.",
-                                           g->dropped));
+        para(x, "muted", bfmt(num, sizeof(num), "%zu more results not shown.", g->dropped));
     mf_xw_end(x); /* details */
 }
 
@@ -596,7 +595,8 @@ static mf_code html_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error *
     host_pairs(w, g, pairs, sizeof(pairs));
     snprintf(idbuf, sizeof(idbuf), "host-%zu", g->index);
     if (g->stopped && h->nstopped < STOPPED_LIST_MAX) {
-        if (mf_grow((void **)&h->stopped, &h->capstopped, h->nstopped + 1, sizeof(char *)) != MF_OK ||
+        if (mf_grow((void **)&h->stopped, &h->capstopped, h->nstopped + 1, sizeof(char *)) !=
+                MF_OK ||
             mf_grow((void **)&h->stopped_idx, &h->capstopped_idx, h->nstopped + 1,
                     sizeof(size_t)) != MF_OK ||
             !(h->stopped[h->nstopped] = mf_strdup(g->label)))
@@ -674,7 +674,8 @@ static void write_head(mf_xw *x, const mf_rpt_writer *w, const html *h)
     mf_xw_elem(x, "title",
                bfmt(title, sizeof(title), "mailfleet report: %s, %s",
                     w->run.policy_title ? w->run.policy_title
-                                        : w->run.policy_id ? w->run.policy_id : "SMTP settings",
+                    : w->run.policy_id  ? w->run.policy_id
+                                        : "SMTP settings",
                     when));
     mf_xw_start(x, "style");
     mf_xw_text_cap(x, mf_rpt_html_css, MF_RPT_BODY_MAX);
@@ -695,36 +696,43 @@ static void write_header(mf_xw *x, const mf_rpt_writer *w)
     char buf[MF_RPT_TEXT_MAX * 2], a[48], b[48];
     mf_xw_start(x, "header");
     para(x, "muted", "mailfleet · outgoing mail (SMTP) settings of the organisation's Macs");
-    mf_xw_elem(x, "h1", bfmt(buf, sizeof(buf), "SMTP compliance report: %s",
-                             r->policy_title ? r->policy_title
-                                             : r->policy_id ? r->policy_id : "no policy named"));
+    mf_xw_elem(x, "h1",
+               bfmt(buf, sizeof(buf), "SMTP compliance report: %s",
+                    r->policy_title ? r->policy_title
+                    : r->policy_id  ? r->policy_id
+                                    : "no policy named"));
     mf_xw_start(x, "dl");
     mf_xw_attr(x, "class", "meta");
-    meta_row(x, "Policy", bfmt(buf, sizeof(buf), "%s%s%s%s%s", r->policy_id ? r->policy_id : "-",
-                               r->policy_version ? ", version " : "",
-                               r->policy_version ? r->policy_version : "",
-                               r->policy_title ? " · " : "", r->policy_title ? r->policy_title : ""));
+    meta_row(x, "Policy",
+             bfmt(buf, sizeof(buf), "%s%s%s%s%s", r->policy_id ? r->policy_id : "-",
+                  r->policy_version ? ", version " : "", r->policy_version ? r->policy_version : "",
+                  r->policy_title ? " · " : "", r->policy_title ? r->policy_title : ""));
     human_time(r->generated_at, a, sizeof(a));
     meta_row(x, "Generated at", a);
     if (t->window_from) {
         human_time(t->window_from, a, sizeof(a));
         human_time(t->window_to, b, sizeof(b));
-        meta_row(x, "Window of reports", bfmt(buf, sizeof(buf), "%s to %s (collected_at of the "
-                                                                "oldest and newest report evaluated)",
-                                              a, b));
+        meta_row(x, "Window of reports",
+                 bfmt(buf, sizeof(buf),
+                      "%s to %s (collected_at of the "
+                      "oldest and newest report evaluated)",
+                      a, b));
     } else {
         meta_row(x, "Window of reports", "unknown (the reports carried no collection time)");
     }
     if (r->source || r->command)
-        meta_row(x, "Source", bfmt(buf, sizeof(buf), "%s%s%s", r->command ? r->command : "",
-                                   r->command && r->source ? " of " : "", r->source ? r->source : ""));
+        meta_row(x, "Source",
+                 bfmt(buf, sizeof(buf), "%s%s%s", r->command ? r->command : "",
+                      r->command && r->source ? " of " : "", r->source ? r->source : ""));
     if (r->inputs_ok || r->inputs_skipped || r->inputs_failed)
-        meta_row(x, "Inputs", bfmt(buf, sizeof(buf),
-                                   "%zu reports evaluated, %zu older reports of the same Macs "
-                                   "skipped, %zu could not be read",
-                                   r->inputs_ok, r->inputs_skipped, r->inputs_failed));
-    meta_row(x, "Failing severity", bfmt(buf, sizeof(buf), "%s and above fail the run (exit code 100)",
-                                         mf_rpt_severity_name(r->fail_on)));
+        meta_row(x, "Inputs",
+                 bfmt(buf, sizeof(buf),
+                      "%zu reports evaluated, %zu older reports of the same Macs "
+                      "skipped, %zu could not be read",
+                      r->inputs_ok, r->inputs_skipped, r->inputs_failed));
+    meta_row(x, "Failing severity",
+             bfmt(buf, sizeof(buf), "%s and above fail the run (exit code 100)",
+                  mf_rpt_severity_name(r->fail_on)));
     mf_xw_end(x); /* dl */
     mf_xw_end(x); /* header */
 }
@@ -762,7 +770,7 @@ static void card(mf_xw *x, const char *number, const char *label, const char *cl
 /* ---- server inventory verdicts */
 
 typedef struct verdict {
-    const char *cls;   /* verdict-stale, verdict-partial, verdict-ok, verdict-other */
+    const char *cls; /* verdict-stale, verdict-partial, verdict-ok, verdict-other */
     const char *label;
     bool stale;
 } verdict;
@@ -859,8 +867,9 @@ static void why_text(mf_xw *x, const mf_rpt_writer *w, const server_view *sv)
         any = true;
     }
     if (s->hosts > 0 && s->accounts == 0) {
-        mf_xw_text(x, bfmt(buf, sizeof(buf), "No account uses it: %lld server %s on %lld %s, "
-                                             "left over from an earlier setup.",
+        mf_xw_text(x, bfmt(buf, sizeof(buf),
+                           "No account uses it: %lld server %s on %lld %s, "
+                           "left over from an earlier setup.",
                            s->entries, s->entries == 1 ? "entry" : "entries", s->hosts,
                            s->hosts == 1 ? "Mac" : "Macs"));
         any = true;
@@ -868,9 +877,9 @@ static void why_text(mf_xw *x, const mf_rpt_writer *w, const server_view *sv)
     if (s->hosts > 0 && s->probes_ok == 0 && s->probes_failed > 0) {
         if (any)
             mf_xw_text(x, " ");
-        mf_xw_text(x, bfmt(buf, sizeof(buf), "No probe succeeded (%lld failed%s%s).",
-                           s->probes_failed, s->top_failure ? ", mostly " : "",
-                           s->top_failure ? s->top_failure : ""));
+        mf_xw_text(x,
+                   bfmt(buf, sizeof(buf), "No probe succeeded (%lld failed%s%s).", s->probes_failed,
+                        s->top_failure ? ", mostly " : "", s->top_failure ? s->top_failure : ""));
         any = true;
     } else if (s->probes_failed > 0) {
         if (any)
@@ -891,16 +900,27 @@ static void why_text(mf_xw *x, const mf_rpt_writer *w, const server_view *sv)
         const fleet_note *n = &sv->notes[k];
         mf_xw_start(x, "br");
         mf_xw_end_empty(x);
+        /* The rule's title says what should hold; its evidence is one hover away. */
+        const mf_rpt_rule *rule = &w->rules[n->rule];
         mf_xw_start(x, "a");
         mf_xw_attrf(x, "href", "#rule-%zu", n->rule);
-        mf_xw_text(x, w->rules[n->rule].id);
+        mf_xw_text_clean(x, rule->id);
         mf_xw_end(x);
-        mf_xw_text(x, bfmt(buf, sizeof(buf), " (%s): %s", mf_rpt_state_name(n->state), n->message));
+        mf_xw_text(x, n->state == MF_RPT_FAIL    ? " failed"
+                      : n->state == MF_RPT_ERROR ? " could not be evaluated"
+                                                 : " waived");
+        if (rule->title) {
+            mf_xw_text(x, ": ");
+            mf_xw_start(x, "span");
+            mf_xw_attr(x, "title", n->message);
+            mf_xw_text_clean(x, rule->title);
+            mf_xw_end(x);
+        }
         any = true;
     }
     if (sv->nnotes > NOTES_PER_SERVER)
-        mf_xw_text(x, bfmt(buf, sizeof(buf), " … and %zu more findings.",
-                           sv->nnotes - NOTES_PER_SERVER));
+        mf_xw_text(
+            x, bfmt(buf, sizeof(buf), " … and %zu more findings.", sv->nnotes - NOTES_PER_SERVER));
     if (!any)
         mf_xw_text(x, s->hostname ? "Used by accounts, and its probes succeed."
                                   : "The operating system picks the server for this provider.");
@@ -912,22 +932,23 @@ static void write_servers(mf_xw *x, const mf_rpt_writer *w, const html *h, serve
 {
     char buf[MF_RPT_TEXT_MAX + 128], a[40], b[40];
     section_start(x, "servers", "SMTP servers across the organisation");
-    para(x, NULL, "Every SMTP server the Macs' mail clients are configured with. A server is "
-                  "stale when Macs still carry it but no account uses it, or when none of its "
-                  "probes succeeded; fleet-wide rules of the policy can add further reasons. "
-                  "Stale entries are what years of migrations leave behind: remove them from "
-                  "the Macs (Mail › Settings › Accounts › Server Settings › Edit SMTP Server List).");
+    para(x, NULL,
+         "Every SMTP server the Macs' mail clients are configured with. A server is "
+         "stale when Macs still carry it but no account uses it, or when none of its "
+         "probes succeeded; fleet-wide rules of the policy can add further reasons. "
+         "Stale entries are what years of migrations leave behind: remove them from "
+         "the Macs (Mail › Settings › Accounts › Server Settings › Edit SMTP Server List).");
     if (w->nservers == 0 && h->nnotes == 0) {
-        para(x, "muted", "No server inventory was given to this report: `mailfleet-collector "
-                         "report` takes it from the store; `check` has none.");
+        para(x, "muted", "No SMTP server was found in the reports evaluated.");
         mf_xw_end(x);
         return;
     }
     if (w->nservers) {
-        para(x, NULL, bfmt(buf, sizeof(buf), "%zu servers, %zu of them stale%s.", w->nservers, nstale,
-                           w->nservers > SERVER_ROWS_SHOWN ? "; the first 5,000 are listed, stale "
-                                                             "and most used first"
-                                                           : ", stale and most used first"));
+        para(x, NULL,
+             bfmt(buf, sizeof(buf), "%zu servers, %zu of them stale%s.", w->nservers, nstale,
+                  w->nservers > SERVER_ROWS_SHOWN ? "; the first 5,000 are listed, stale "
+                                                    "and most used first"
+                                                  : ", stale and most used first"));
         mf_xw_start(x, "table");
         mf_xw_attr(x, "id", "server-table");
         mf_xw_start(x, "thead");
@@ -985,8 +1006,8 @@ static void write_servers(mf_xw *x, const mf_rpt_writer *w, const html *h, serve
         mf_xw_end(x);
         mf_xw_end(x);
         if (w->servers_dropped)
-            para(x, "muted", bfmt(buf, sizeof(buf), "%zu further servers were not kept.",
-                                  w->servers_dropped));
+            para(x, "muted",
+                 bfmt(buf, sizeof(buf), "%zu further servers were not kept.", w->servers_dropped));
     } else {
         /* No inventory (check mode): the fleet-wide findings alone. */
         para(x, NULL, "Findings of the policy's fleet-wide server rules:");
@@ -1019,8 +1040,9 @@ static void write_servers(mf_xw *x, const mf_rpt_writer *w, const html *h, serve
         mf_xw_end(x);
     }
     if (h->notes_dropped)
-        para(x, "muted", bfmt(buf, sizeof(buf), "%zu further fleet-wide findings were not kept.",
-                              h->notes_dropped));
+        para(x, "muted",
+             bfmt(buf, sizeof(buf), "%zu further fleet-wide findings were not kept.",
+                  h->notes_dropped));
     mf_xw_end(x); /* section */
 }
 
@@ -1047,7 +1069,8 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
     percent_str(h->hosts_failing, t->hosts, a, sizeof(a));
     mf_xw_text(x, bfmt(buf, sizeof(buf), "%zu of %zu Macs (%s) fail at least one rule",
                        h->hosts_failing, t->hosts, a));
-    mf_xw_text(x, bfmt(buf, sizeof(buf), "; %zu of them at high or critical severity. ", high_hosts));
+    mf_xw_text(x,
+               bfmt(buf, sizeof(buf), "; %zu of them at high or critical severity. ", high_hosts));
     if (w->nservers)
         mf_xw_text(x, bfmt(buf, sizeof(buf),
                            "%zu of %zu SMTP servers across the organisation look stale "
@@ -1062,11 +1085,13 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
     mf_xw_attr(x, "class", "cards");
     card(x, count_str(t->hosts, a, sizeof(a)), "Macs evaluated", NULL);
     percent_str(t->hosts_compliant, t->hosts, b, sizeof(b));
-    card(x, b, bfmt(buf, sizeof(buf), "compliant (%zu Macs without failures or errors)",
-                    t->hosts_compliant),
+    card(x, b,
+         bfmt(buf, sizeof(buf), "compliant (%zu Macs without failures or errors)",
+              t->hosts_compliant),
          NULL);
     card(x, count_str(h->hosts_failing, a, sizeof(a)), "Macs failing a rule", NULL);
-    card(x, count_str(t->hosts_with_errors, a, sizeof(a)), "Macs with errors (not evaluated)", NULL);
+    card(x, count_str(t->hosts_with_errors, a, sizeof(a)), "Macs with errors (not evaluated)",
+         NULL);
     card(x, count_str(t->hosts_stopped, a, sizeof(a)),
          bfmt(buf, sizeof(buf), "Macs that stopped reporting (no report for %d days)",
               w->opts.stale_days),
@@ -1078,9 +1103,10 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
         active += mf_streq(w->waivers[i].status, "active");
         expired += mf_streq(w->waivers[i].status, "expired");
     }
-    card(x, count_str(t->counts[MF_RPT_WAIVED], a, sizeof(a)),
-         bfmt(buf, sizeof(buf), "waived results (%zu active waivers, %zu expired)", active, expired),
-         NULL);
+    card(
+        x, count_str(t->counts[MF_RPT_WAIVED], a, sizeof(a)),
+        bfmt(buf, sizeof(buf), "waived results (%zu active waivers, %zu expired)", active, expired),
+        NULL);
     mf_xw_end(x);
 
     mf_xw_start(x, "div");
@@ -1137,9 +1163,9 @@ static void write_summary(mf_xw *x, const mf_rpt_writer *w, const html *h, size_
     mf_xw_end(x); /* div */
     mf_xw_end(x); /* div.pair */
     if (t->dropped)
-        para(x, "muted", bfmt(buf, sizeof(buf),
-                              "%zu results of very large hosts are counted but not listed.",
-                              t->dropped));
+        para(x, "muted",
+             bfmt(buf, sizeof(buf), "%zu results of very large hosts are counted but not listed.",
+                  t->dropped));
 
     if (h->nstopped) {
         mf_xw_start(x, "details");
@@ -1166,8 +1192,9 @@ static void write_rules(mf_xw *x, const mf_rpt_writer *w)
     const mf_rpt_totals *t = &w->totals;
     char a[32], buf[128];
     section_start(x, "rules", "Rules");
-    para(x, NULL, "Each rule of the policy with the number of results in each state. A result is "
-                  "one rule on one server entry, account, probe or Mac.");
+    para(x, NULL,
+         "Each rule of the policy with the number of results in each state. A result is "
+         "one rule on one server entry, account, probe or Mac.");
     mf_xw_start(x, "table");
     mf_xw_start(x, "thead");
     mf_xw_start(x, "tr");
@@ -1324,12 +1351,12 @@ static void write_pages(mf_xw *x, const mf_rpt_writer *w, FILE *frag, const host
         if (open_all || (start == 0 && open_first))
             mf_xw_attr(x, "open", "");
         mf_xw_elem(x, "summary",
-                   total <= per ? bfmt(buf, sizeof(buf), "%s (%s)", what,
-                                       count_str(total, a, sizeof(a)))
-                                : bfmt(buf, sizeof(buf), "%s %s to %s of %s", what,
-                                       count_str(first + start + 1, a, sizeof(a)),
-                                       count_str(first + end, b, sizeof(b)),
-                                       count_str(total, c, sizeof(c))));
+                   total <= per
+                       ? bfmt(buf, sizeof(buf), "%s (%s)", what, count_str(total, a, sizeof(a)))
+                       : bfmt(buf, sizeof(buf), "%s %s to %s of %s", what,
+                              count_str(first + start + 1, a, sizeof(a)),
+                              count_str(first + end, b, sizeof(b)),
+                              count_str(total, c, sizeof(c))));
         if (table)
             summary_list_start(x, first + start + 1);
         for (size_t i = start; i < end; i++) {
@@ -1348,26 +1375,29 @@ static void write_hosts(mf_xw *x, const mf_rpt_writer *w, html *h)
 {
     char buf[256], a[40], a2[40];
     section_start(x, "hosts", "Hosts");
-    para(x, NULL, "Macs with failures or errors come first, worst first (most critical, then "
-                  "high, … failures). Open a Mac for its results: the evidence for each failure "
-                  "and since when it fails. Rules that passed are listed in one line.");
+    para(x, NULL,
+         "Macs with failures or errors come first, worst first (most critical, then "
+         "high, … failures). Open a Mac for its results: the evidence for each failure "
+         "and since when it fails. Rules that passed are listed in one line.");
     write_filters(x);
     mf_xw_start(x, "h3");
     mf_xw_attr(x, "id", "failing-hosts");
-    mf_xw_text(x, bfmt(buf, sizeof(buf), "Macs with findings (%s)", count_str(h->nfail, a, sizeof(a))));
+    mf_xw_text(
+        x, bfmt(buf, sizeof(buf), "Macs with findings (%s)", count_str(h->nfail, a, sizeof(a))));
     mf_xw_end(x);
     size_t detailed = h->nfail < w->opts.html_detail_hosts ? h->nfail : w->opts.html_detail_hosts;
     if (h->nfail) {
         write_pages(x, w, h->ffail, h->fail, detailed, 0, h->nfail, false, false, true,
                     "Macs with findings");
         if (detailed < h->nfail) {
-            para(x, "muted", bfmt(buf, sizeof(buf),
-                                  "The %s Macs with findings below the %s worst are listed one "
-                                  "row each; the JSON, CSV and JUnit reports have every result.",
-                                  count_str(h->nfail - detailed, a, sizeof(a)),
-                                  count_str(detailed, a2, sizeof(a2))));
-            write_pages(x, w, h->frow, h->fail + detailed, h->nfail - detailed, detailed,
-                        h->nfail, true, true, false, "Macs with findings");
+            para(x, "muted",
+                 bfmt(buf, sizeof(buf),
+                      "The %s Macs with findings below the %s worst are listed one "
+                      "row each; the JSON, CSV and JUnit reports have every result.",
+                      count_str(h->nfail - detailed, a, sizeof(a)),
+                      count_str(detailed, a2, sizeof(a2))));
+            write_pages(x, w, h->frow, h->fail + detailed, h->nfail - detailed, detailed, h->nfail,
+                        true, true, false, "Macs with findings");
         }
     } else
         para(x, "muted", "None: every Mac passed every rule that applies to it.");
@@ -1442,7 +1472,8 @@ static void write_trend_svg(mf_xw *x, mf_rpt_day *days, size_t n)
     if (o >= MF_RPT_TEXT_MAX) {
         /* Many days: one short line per step keeps each attribute small. */
         for (size_t i = 1; i < n; i++) {
-            double s0 = days[i - 1].hosts ? (double)days[i - 1].compliant / (double)days[i - 1].hosts : 0;
+            double s0 =
+                days[i - 1].hosts ? (double)days[i - 1].compliant / (double)days[i - 1].hosts : 0;
             double s1 = days[i].hosts ? (double)days[i].compliant / (double)days[i].hosts : 0;
             mf_xw_start(x, "line");
             mf_xw_attr(x, "class", "line");
@@ -1522,8 +1553,9 @@ static void write_history(mf_xw *x, mf_rpt_writer *w)
         mf_xw_end(x);
         mf_xw_end(x);
     } else {
-        para(x, "muted", "No history was given to this report: the trend per day comes from the "
-                         "store (`mailfleet-collector report`) once reports of several days are in it.");
+        para(x, "muted",
+             "No history was given to this report: the trend per day comes from the "
+             "store (`mailfleet-collector report`) once reports of several days are in it.");
     }
     mf_xw_elem(x, "h3", "When current failures first appeared");
     bool any = false;
@@ -1581,8 +1613,9 @@ static void write_waivers(mf_xw *x, const mf_rpt_writer *w)
         mf_xw_end(x);
         return;
     }
-    para(x, NULL, "Waived results are listed with the Mac they belong to and counted apart; an "
-                  "expired waiver no longer applies, so the results it covered count again.");
+    para(x, NULL,
+         "Waived results are listed with the Mac they belong to and counted apart; an "
+         "expired waiver no longer applies, so the results it covered count again.");
     mf_xw_start(x, "table");
     mf_xw_start(x, "thead");
     mf_xw_start(x, "tr");
@@ -1635,8 +1668,10 @@ static mf_code html_end(mf_rpt_writer *w, mf_error *err)
     mf_xw_flush(h->xrow);
     if (mf_xw_failed(h->xfail) || mf_xw_failed(h->xok) || mf_xw_failed(h->xrow))
         return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
-    qsort(h->fail, h->nfail, sizeof(*h->fail), cmp_worst_first);
-    qsort(h->notes, h->nnotes, sizeof(*h->notes), cmp_note_key);
+    if (h->nfail)
+        qsort(h->fail, h->nfail, sizeof(*h->fail), cmp_worst_first);
+    if (h->nnotes)
+        qsort(h->notes, h->nnotes, sizeof(*h->notes), cmp_note_key);
     size_t nstale = 0;
     if (!(views = server_views(w, h, &nstale)))
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
@@ -1668,10 +1703,11 @@ static mf_code html_end(mf_rpt_writer *w, mf_error *err)
     mf_xw_start(x, "footer");
     char when[48], buf[256];
     human_time(w->run.generated_at, when, sizeof(when));
-    para(x, NULL, bfmt(buf, sizeof(buf),
-                       "Written by mailfleet %s at %s. The same run can write JUnit XML, JSON and "
-                       "CSV; docs/reports.md describes every format.",
-                       MAILFLEET_VERSION, when));
+    para(x, NULL,
+         bfmt(buf, sizeof(buf),
+              "Written by mailfleet %s at %s. The same run can write JUnit XML, JSON and "
+              "CSV; docs/reports.md describes every format.",
+              MAILFLEET_VERSION, when));
     mf_xw_end(x);
     mf_xw_start(x, "script");
     mf_xw_text_cap(x, mf_rpt_html_js, MF_RPT_BODY_MAX);

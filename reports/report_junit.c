@@ -161,8 +161,7 @@ static const char *body_text(junit *j, const mf_rpt_writer *w, const mf_rpt_host
     return b->data ? b->data : "";
 }
 
-static void short_message(char *out, size_t outsz, const mf_rpt_rule *rule,
-                          const mf_rpt_result *r)
+static void short_message(char *out, size_t outsz, const mf_rpt_rule *rule, const mf_rpt_result *r)
 {
     const char *m = !mf_str_empty(r->message) ? r->message : rule->title ? rule->title : rule->id;
     mf_xml_clean(out, outsz - 4, m);
@@ -207,8 +206,12 @@ static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_ho
         break;
     case MF_RPT_NOTAPPLICABLE:
         mf_xw_start(x, "skipped");
-        mf_xw_attrf(x, "message", "not applicable: %s",
-                    r->message ? r->message : "the rule does not apply");
+        /* The policy engine's messages may already say so. */
+        if (r->message && mf_str_has_prefix(r->message, "not applicable: "))
+            mf_xw_attr_clean(x, "message", r->message);
+        else
+            mf_xw_attrf(x, "message", "not applicable: %s",
+                        r->message ? r->message : "the rule does not apply");
         mf_xw_end_empty(x);
         break;
     case MF_RPT_WAIVED:

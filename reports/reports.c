@@ -16,10 +16,10 @@ enum { STAGE_OPEN = 0, STAGE_BEGUN, STAGE_ENDED, STAGE_FAILED };
 
 /* ------------------------------------------------------------------ names */
 
-static const char *const STATE_NAMES[MF_RPT__STATES] = {"pass", "fail", "error",
-                                                        "notapplicable", "waived"};
-static const char *const SEVERITY_NAMES[MF_RPT__SEVERITIES] = {"info", "low", "medium",
-                                                               "high", "critical"};
+static const char *const STATE_NAMES[MF_RPT__STATES] = {"pass", "fail", "error", "notapplicable",
+                                                        "waived"};
+static const char *const SEVERITY_NAMES[MF_RPT__SEVERITIES] = {"info", "low", "medium", "high",
+                                                               "critical"};
 static const char *const FORMAT_NAMES[MF_RPT__FORMATS] = {"junit", "html", "csv"};
 
 const char *mf_rpt_state_name(mf_rpt_state s)
@@ -409,8 +409,7 @@ mf_code mf_rpt_begin(mf_rpt_writer *w, const mf_rpt_run *run, const mf_rpt_rule 
         return fail_stage(w, err, "mf_rpt_begin");
     bool oom = false;
     mf_rpt_run r = run ? *run : (mf_rpt_run){0};
-    const char *src[6] = {r.policy_id, r.policy_title, r.policy_version,
-                          r.command,   r.source,       NULL};
+    const char *src[6] = {r.policy_id, r.policy_title, r.policy_version, r.command, r.source, NULL};
     for (int i = 0; i < 5; i++) {
         w->run_strings[i] = src[i] ? mf_xml_clean_dup(src[i], MF_RPT_TEXT_MAX) : NULL;
         if (src[i] && !w->run_strings[i])
@@ -531,8 +530,8 @@ static mf_code open_host(mf_rpt_writer *w, const mf_rpt_result *r, mf_error *err
             oom = true;
         if (p) {
             g->collected_at = p->collected_at;
-            g->os_version = p->os_version ? mf_rpt_arena_clean(a, p->os_version, MF_RPT_TEXT_MAX)
-                                          : NULL;
+            g->os_version =
+                p->os_version ? mf_rpt_arena_clean(a, p->os_version, MF_RPT_TEXT_MAX) : NULL;
             g->agent_version =
                 p->agent_version ? mf_rpt_arena_clean(a, p->agent_version, MF_RPT_TEXT_MAX) : NULL;
             g->report_id =
@@ -636,8 +635,8 @@ mf_code mf_rpt_add_result(mf_rpt_writer *w, const mf_rpt_result *r, mf_error *er
     if (r->state == MF_RPT_FAIL) {
         g->fail_sev[rule->severity]++;
         t->fail_sev[rule->severity]++;
-        if (r->first_failed > 0 && (t->rule_first_failed[r->rule] == 0 ||
-                                    r->first_failed < t->rule_first_failed[r->rule]))
+        if (r->first_failed > 0 &&
+            (t->rule_first_failed[r->rule] == 0 || r->first_failed < t->rule_first_failed[r->rule]))
             t->rule_first_failed[r->rule] = r->first_failed;
         /* Count the host once per rule: was this rule already failing in this host? */
         bool seen = false;
@@ -795,8 +794,8 @@ mf_code mf_rpt_end(mf_rpt_writer *w, mf_error *err)
     if (w->be->end && (rc = w->be->end(w, err)) != MF_OK)
         goto fail;
     if (fflush(w->f) != 0 || ferror(w->f)) {
-        rc = mf_error_set(err, errno == ENOSPC ? MF_ERR_NOSPACE : MF_ERR_IO,
-                          "cannot write %s: %s", w->path, strerror(errno));
+        rc = mf_error_set(err, errno == ENOSPC ? MF_ERR_NOSPACE : MF_ERR_IO, "cannot write %s: %s",
+                          w->path, strerror(errno));
         goto fail;
     }
     if (w->tmp_path) {

@@ -46,7 +46,7 @@
 #define MF_RPT_HOST_RESULTS_MAX 100000
 /* Server inventory rows and history days kept for the HTML report. */
 #define MF_RPT_SERVERS_MAX 200000
-#define MF_RPT_DAYS_MAX 3660
+#define MF_RPT_DAYS_MAX    3660
 #define MF_RPT_WAIVERS_MAX 10000
 
 typedef enum mf_rpt_format {
@@ -76,10 +76,7 @@ typedef enum mf_rpt_severity {
 } mf_rpt_severity;
 
 /* JUnit: one testsuite per host (default) or per rule. */
-typedef enum mf_rpt_group {
-    MF_RPT_GROUP_HOST = 0,
-    MF_RPT_GROUP_RULE
-} mf_rpt_group;
+typedef enum mf_rpt_group { MF_RPT_GROUP_HOST = 0, MF_RPT_GROUP_RULE } mf_rpt_group;
 
 /* Names: "pass", "fail", "error", "notapplicable", "waived"; "info" … "critical";
  * "junit", "html", "csv"; "host", "rule". Never NULL ("?" when out of range). */
@@ -91,15 +88,15 @@ bool mf_rpt_format_parse(const char *s, mf_rpt_format *out);
 bool mf_rpt_group_parse(const char *s, mf_rpt_group *out);
 
 typedef struct mf_rpt_opts {
-    mf_rpt_group junit_group;  /* JUnit only */
-    int stale_days;            /* a host whose latest report is older stopped reporting;
-                                  0 means 7 */
-    size_t html_page_hosts;    /* hosts per page of host details; 0 means 250 */
-    size_t html_open_hosts;    /* fleets up to this many hosts get every page expanded
-                                  and print in full; 0 means 1000 */
-    size_t html_detail_hosts;  /* hosts with findings shown with every result (worst
-                                  first); the others get one summary row each, so the
-                                  page stays usable at 100,000 hosts; 0 means 2000 */
+    mf_rpt_group junit_group; /* JUnit only */
+    int stale_days;           /* a host whose latest report is older stopped reporting;
+                                 0 means 7 */
+    size_t html_page_hosts;   /* hosts per page of host details; 0 means 250 */
+    size_t html_open_hosts;   /* fleets up to this many hosts get every page expanded
+                                 and print in full; 0 means 1000 */
+    size_t html_detail_hosts; /* hosts with findings shown with every result (worst
+                                 first); the others get one summary row each, so the
+                                 page stays usable at 100,000 hosts; 0 means 2000 */
 } mf_rpt_opts;
 
 /* What was run. All strings may be NULL. */
@@ -107,22 +104,22 @@ typedef struct mf_rpt_run {
     const char *policy_id;
     const char *policy_title;
     const char *policy_version;
-    const char *command;       /* "check" or "report" */
-    const char *source;        /* "store /var/lib/mailfleet/store.db", "3 report files" */
-    int64_t generated_at;      /* the reference time, seconds since the epoch (UTC) */
+    const char *command;  /* "check" or "report" */
+    const char *source;   /* "store /var/lib/mailfleet/store.db", "3 report files" */
+    int64_t generated_at; /* the reference time, seconds since the epoch (UTC) */
     mf_rpt_severity fail_on;
     /* Inputs: reports evaluated, older reports skipped, reports that failed to load. */
     size_t inputs_ok, inputs_skipped, inputs_failed;
 } mf_rpt_run;
 
 typedef struct mf_rpt_rule {
-    const char *id;            /* required */
+    const char *id; /* required */
     const char *title;
     mf_rpt_severity severity;
-    const char *scope;         /* "server", "account", "probe", "host", "fleet-server" */
+    const char *scope; /* "server", "account", "probe", "host", "fleet-server" */
     const char *description;
     const char *rationale;
-    const char *remediation;   /* for the user of the Mac */
+    const char *remediation; /* for the user of the Mac */
     const char *remediation_admin;
     const char *const *references;
     size_t nreferences;
@@ -131,9 +128,9 @@ typedef struct mf_rpt_rule {
 /* Facts about a host that results do not carry. Call mf_rpt_add_host just before the
  * host's results; strings are copied. */
 typedef struct mf_rpt_host {
-    const char *id;            /* required: must equal the results' host_id */
+    const char *id; /* required: must equal the results' host_id */
     const char *hostname;
-    int64_t collected_at;      /* of the report evaluated; 0 unknown */
+    int64_t collected_at; /* of the report evaluated; 0 unknown */
     const char *os_version;
     const char *agent_version;
     const char *report_id;
@@ -141,36 +138,36 @@ typedef struct mf_rpt_host {
 
 /* One result: a rule on one entity of one host. Strings are borrowed for the call. */
 typedef struct mf_rpt_result {
-    size_t rule;               /* index into the rules given to mf_rpt_begin */
-    const char *host_id;       /* NULL for fleet-wide results (fleet-server scope) */
-    const char *hostname;      /* may be NULL */
-    const char *entity;        /* "s1 smtp.example.com:587 (alice, apple-mail)" */
-    const char *server;        /* "smtp.example.com:587", "provider:icloud" or NULL */
+    size_t rule;          /* index into the rules given to mf_rpt_begin */
+    const char *host_id;  /* NULL for fleet-wide results (fleet-server scope) */
+    const char *hostname; /* may be NULL */
+    const char *entity;   /* "s1 smtp.example.com:587 (alice, apple-mail)" */
+    const char *server;   /* "smtp.example.com:587", "provider:icloud" or NULL */
     mf_rpt_state state;
-    const char *message;       /* the evidence: why it passed, failed or erred */
+    const char *message; /* the evidence: why it passed, failed or erred */
     /* The waiver that applies (state waived), else all NULL. */
     const char *waiver_justification;
     const char *waiver_approved_by;
-    const char *waiver_expires;   /* YYYY-MM-DD */
+    const char *waiver_expires; /* YYYY-MM-DD */
     /* An expired waiver matched (so the result counts again), else NULL. */
     const char *expired_waiver_expires;
-    int64_t first_failed;      /* when this failure first appeared (seconds); 0 unknown */
+    int64_t first_failed; /* when this failure first appeared (seconds); 0 unknown */
 } mf_rpt_result;
 
 /* One SMTP server across the fleet (the store's inventory). Strings are copied. */
 typedef struct mf_rpt_server {
-    const char *hostname;      /* NULL for a provider-managed entry */
-    const char *provider;      /* NULL unless provider-managed */
-    int port;                  /* 0 unknown */
-    long long hosts;           /* Macs that have it in their latest report */
-    long long hosts_ever;      /* Macs that had it in any stored report */
-    long long entries;         /* server entries in latest reports */
-    long long accounts;        /* accounts using it */
-    long long unused;          /* entries no account uses */
+    const char *hostname; /* NULL for a provider-managed entry */
+    const char *provider; /* NULL unless provider-managed */
+    int port;             /* 0 unknown */
+    long long hosts;      /* Macs that have it in their latest report */
+    long long hosts_ever; /* Macs that had it in any stored report */
+    long long entries;    /* server entries in latest reports */
+    long long accounts;   /* accounts using it */
+    long long unused;     /* entries no account uses */
     long long probes_ok;
     long long probes_failed;
-    const char *top_failure;   /* most frequent failing probe outcome, or NULL */
-    int64_t first_seen;        /* 0 unknown */
+    const char *top_failure; /* most frequent failing probe outcome, or NULL */
+    int64_t first_seen;      /* 0 unknown */
     int64_t last_seen;
 } mf_rpt_server;
 
@@ -185,13 +182,13 @@ typedef struct mf_rpt_day {
 /* One entry of the waivers file, with what it did in this run. Strings are copied. */
 typedef struct mf_rpt_waiver {
     const char *rule;
-    const char *host;          /* glob */
-    const char *server;        /* glob */
+    const char *host;   /* glob */
+    const char *server; /* glob */
     const char *justification;
     const char *approved_by;
-    const char *expires;       /* YYYY-MM-DD */
-    const char *status;        /* "active", "expired", "unknown-rule" */
-    size_t matched;            /* results it waived (or, expired, would have waived) */
+    const char *expires; /* YYYY-MM-DD */
+    const char *status;  /* "active", "expired", "unknown-rule" */
+    size_t matched;      /* results it waived (or, expired, would have waived) */
 } mf_rpt_waiver;
 
 typedef struct mf_rpt_writer mf_rpt_writer;

@@ -29,39 +29,39 @@ void mf_rpt_arena_free(mf_rpt_arena *a);
 /* One host and its results, as backends see it. Every string is clean (mf_xml_clean)
  * and capped. */
 typedef struct mf_rpt_hostgroup {
-    const char *id;           /* NULL: the fleet-wide results */
-    const char *hostname;     /* may be NULL */
-    const char *label;        /* hostname, else id; "hostname (id)" when another host
-                                 already used that host name; "fleet" for fleet-wide */
-    int64_t collected_at;     /* 0 unknown */
+    const char *id;       /* NULL: the fleet-wide results */
+    const char *hostname; /* may be NULL */
+    const char *label;    /* hostname, else id; "hostname (id)" when another host
+                             already used that host name; "fleet" for fleet-wide */
+    int64_t collected_at; /* 0 unknown */
     const char *os_version;
     const char *agent_version;
     const char *report_id;
-    bool stopped;             /* latest report older than opts.stale_days */
-    size_t index;             /* 0, 1, 2 … in order of arrival */
-    mf_rpt_result *results;   /* n of them, strings in the arena */
+    bool stopped;           /* latest report older than opts.stale_days */
+    size_t index;           /* 0, 1, 2 … in order of arrival */
+    mf_rpt_result *results; /* n of them, strings in the arena */
     size_t n;
-    size_t dropped;           /* results past MF_RPT_HOST_RESULTS_MAX */
+    size_t dropped; /* results past MF_RPT_HOST_RESULTS_MAX */
     size_t counts[MF_RPT__STATES];
     size_t fail_sev[MF_RPT__SEVERITIES]; /* failed results per severity */
-    int worst;                /* highest severity failed, -1 none */
+    int worst;                           /* highest severity failed, -1 none */
 } mf_rpt_hostgroup;
 
 /* Counts over the whole run, final when the backend's end runs. */
 typedef struct mf_rpt_totals {
-    size_t hosts;             /* host groups (the fleet-wide group not counted) */
-    size_t hosts_compliant;   /* hosts without a failed result */
+    size_t hosts;           /* host groups (the fleet-wide group not counted) */
+    size_t hosts_compliant; /* hosts without a failed result */
     size_t hosts_with_errors;
     size_t hosts_stopped;
     size_t results;
     size_t counts[MF_RPT__STATES];
-    size_t fail_sev[MF_RPT__SEVERITIES];        /* failed results per severity */
+    size_t fail_sev[MF_RPT__SEVERITIES];          /* failed results per severity */
     size_t rules_failing_sev[MF_RPT__SEVERITIES]; /* rules with >= 1 failure */
-    size_t *rule_counts;      /* nrules * MF_RPT__STATES */
-    int64_t *rule_first_failed; /* per rule: earliest first_failed of its failures */
-    size_t *rule_hosts_failing; /* per rule: hosts with at least one failure */
+    size_t *rule_counts;                          /* nrules * MF_RPT__STATES */
+    int64_t *rule_first_failed;     /* per rule: earliest first_failed of its failures */
+    size_t *rule_hosts_failing;     /* per rule: hosts with at least one failure */
     int64_t window_from, window_to; /* oldest and newest collected_at seen, 0 none */
-    size_t dropped;           /* results not written (per-host cap) */
+    size_t dropped;                 /* results not written (per-host cap) */
 } mf_rpt_totals;
 
 typedef struct mf_rpt_backend {
@@ -74,8 +74,8 @@ typedef struct mf_rpt_backend {
 
 /* Server rows, days and waivers as kept (cleaned copies). */
 typedef struct mf_rpt_server_row {
-    mf_rpt_server s;          /* strings owned */
-    char *key;                /* "hostname:port", "provider:NAME": matches results' server */
+    mf_rpt_server s; /* strings owned */
+    char *key;       /* "hostname:port", "provider:NAME": matches results' server */
 } mf_rpt_server_row;
 
 struct mf_rpt_writer {
@@ -84,14 +84,14 @@ struct mf_rpt_writer {
     void *impl;
     mf_rpt_opts opts;
     char *path;
-    char *tmp_path;           /* NULL when writing to stdout */
-    FILE *f;                  /* the output */
-    int stage;                /* 0 opened, 1 begun, 2 ended, 3 failed */
-    mf_rpt_run run;           /* strings cleaned, owned (run_strings) */
+    char *tmp_path; /* NULL when writing to stdout */
+    FILE *f;        /* the output */
+    int stage;      /* 0 opened, 1 begun, 2 ended, 3 failed */
+    mf_rpt_run run; /* strings cleaned, owned (run_strings) */
     char *run_strings[6];
-    mf_rpt_rule *rules;       /* cleaned copies */
+    mf_rpt_rule *rules; /* cleaned copies */
     size_t nrules;
-    char **rule_strings;      /* everything allocated for rules */
+    char **rule_strings; /* everything allocated for rules */
     size_t nrule_strings, caprule_strings;
     mf_rpt_totals totals;
     /* the open host */
@@ -100,7 +100,7 @@ struct mf_rpt_writer {
     mf_rpt_arena arena;
     size_t capresults;
     size_t next_index;
-    mf_rpt_host pending;      /* from mf_rpt_host, strings in pending_arena */
+    mf_rpt_host pending; /* from mf_rpt_host, strings in pending_arena */
     bool has_pending;
     mf_rpt_arena pending_arena;
     /* host name -> host id, to give colliding host names a distinct label */
@@ -110,7 +110,7 @@ struct mf_rpt_writer {
     size_t nservers, capservers, servers_dropped;
     mf_rpt_day *days;
     size_t ndays, capdays;
-    mf_rpt_waiver *waivers;   /* strings owned */
+    mf_rpt_waiver *waivers; /* strings owned */
     size_t nwaivers, capwaivers;
 };
 

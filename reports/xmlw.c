@@ -163,10 +163,10 @@ static void fail(mf_xw *x, const char *what)
     }
 }
 
-#define XW_CALL(x, call, what)                                                                  \
-    do {                                                                                        \
-        if (!(x)->failed && (call) < 0)                                                         \
-            fail((x), (what));                                                                  \
+#define XW_CALL(x, call, what)                                                                     \
+    do {                                                                                           \
+        if (!(x)->failed && (call) < 0)                                                            \
+            fail((x), (what));                                                                     \
     } while (0)
 
 mf_code mf_xw_open(mf_xw **out, FILE *f, bool indent, mf_error *err)
@@ -256,8 +256,7 @@ void mf_xw_attr(mf_xw *x, const char *name, const char *value)
     if (x->failed)
         return;
     mf_xml_clean(x->scratch, MF_RPT_TEXT_MAX, value);
-    XW_CALL(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST x->scratch),
-            "attribute");
+    XW_CALL(x, xmlTextWriterWriteAttribute(x->w, BAD_CAST name, BAD_CAST x->scratch), "attribute");
 }
 
 void mf_xw_attr_clean(mf_xw *x, const char *name, const char *value)

@@ -39,8 +39,8 @@ mf_code mf_xw_close(mf_xw *x, mf_error *err);
 void mf_xw_flush(mf_xw *x);
 bool mf_xw_failed(const mf_xw *x);
 
-void mf_xw_decl(mf_xw *x);           /* <?xml version="1.0" encoding="UTF-8"?> */
-void mf_xw_doctype_html(mf_xw *x);   /* <!DOCTYPE html> */
+void mf_xw_decl(mf_xw *x);         /* <?xml version="1.0" encoding="UTF-8"?> */
+void mf_xw_doctype_html(mf_xw *x); /* <!DOCTYPE html> */
 void mf_xw_start(mf_xw *x, const char *element);
 /* Close the innermost element as </name>, even when empty (HTML needs this for every
  * element but the void ones). */

@@ -14,7 +14,8 @@
 #    JSON in one run: the budget is 60 s and 1 GB peak RSS for the three together.
 #    Again with --history (the SQLite file that gives first-failure dates).
 # 3. The peer: python3-junitparser (Debian's, the consumer the tests use) writes the same
-#    JUnit from the results JSON (bench/reports/py_junit.py).
+#    JUnit from the results JSON of a tenth of the fleet (bench/reports/py_junit.py), against
+#    `check` writing JUnit for the same reports.
 # 4. The HTML of step 2 in headless Chromium over the DevTools protocol
 #    (tests/reports/cdp.py): time to DOMContentLoaded and load, DOM size, search time.
 #
@@ -82,6 +83,8 @@ echo "fleetgen: $n reports in $(cat "$work/gen.time") s" | tee -a "$results"
 measure "ingest (not in the budget)" "$collector" ingest --no-progress --db "$work/store.db" \
   --spool "$work/spool"
 policy=$root/policies/approved-servers.example.json
+measure "report: no output (the policy engine alone)" "$collector" report --db "$work/store.db" \
+  --policy "$policy" -q || true
 measure "report: HTML + JUnit + JSON" "$collector" report --db "$work/store.db" \
   --policy "$policy" --html "$work/r.html" --junit "$work/r.xml" --json "$work/r.json" -q
 echo "   sizes: HTML $(size "$work/r.html") MB, JUnit $(size "$work/r.xml") MB, JSON $(size "$work/r.json") MB" |
@@ -96,14 +99,24 @@ measure "the same, second run (history known)" "$collector" report \
   --json "$work/h.json" --csv "$work/h.csv" --history "$work/history.db" -q
 rm -f "$work/j.json" "$work/h.xml" "$work/h.json" "$work/h.csv"
 
-echo "== 3. peer: python3-junitparser writing the same JUnit"
+echo "== 3. peer: python3-junitparser writing the same JUnit ($(( n / 10 )) Macs)"
+# junitparser holds the whole document in memory (and json.load the whole results file):
+# a tenth of the fleet, evaluated by `check` from fresh report files.
+m=$(( n / 10 ))
+$py "$root/bench/fleetgen/fleetgen.py" --hosts "$m" --out "$work/sub" --seed 5 2>/dev/null
+measure "check $m reports: JUnit + JSON" "$collector" check "$work/sub" --policy "$policy" \
+  --junit "$work/sub.xml" --json "$work/sub.json" -q || true
+measure "check $m reports: JSON only" "$collector" check "$work/sub" --policy "$policy" \
+  --json "$work/sub2.json" -q || true
 if $py -c 'import junitparser' 2>/dev/null; then
-  measure "junitparser JUnit from results.json" $py "$here/py_junit.py" "$work/r.json" \
-    "$work/py.xml"
-  echo "   $(size "$work/py.xml") MB" | tee -a "$results"
+  measure "junitparser: JUnit from that JSON" $py "$here/py_junit.py" "$work/sub.json" \
+    "$work/py.xml" || true
+  echo "   mailfleet $(size "$work/sub.xml") MB, junitparser $(size "$work/py.xml") MB" |
+    tee -a "$results"
 else
   echo "junitparser: skipped (apt-get install python3-junitparser)" | tee -a "$results"
 fi
+rm -rf "$work/sub" "$work/sub2.json"
 
 echo "== 4. the HTML in headless Chromium"
 if [[ -x /usr/bin/chromium ]]; then

@@ -45,29 +45,44 @@ static mf_code same_input(void *ctx, const char *path, char **out, size_t *len, 
 static const char REPORT[] =
     "{\"schema\": \"mailfleet.report.v1\", \"report_id\": \"00000000-0000-4000-8000-000000000001\","
     " \"collected_at\": \"2026-11-29T10:00:00Z\", \"agent\": {\"version\": \"0.1.0\"},"
-    " \"host\": {\"id\": \"C1\", \"hostname\": \"mac\", \"os\": {\"name\": \"macOS\", \"version\": \"14\"}},"
-    " \"sources\": [{\"user\": \"a\", \"client\": \"apple-mail\", \"format\": \"f\", \"path\": \"/p\","
-    "  \"status\": \"ok\"}, {\"user\": \"a\", \"client\": \"thunderbird\", \"format\": \"prefs-js\","
+    " \"host\": {\"id\": \"C1\", \"hostname\": \"mac\", \"os\": {\"name\": \"macOS\", \"version\": "
+    "\"14\"}},"
+    " \"sources\": [{\"user\": \"a\", \"client\": \"apple-mail\", \"format\": \"f\", \"path\": "
+    "\"/p\","
+    "  \"status\": \"ok\"}, {\"user\": \"a\", \"client\": \"thunderbird\", \"format\": "
+    "\"prefs-js\","
     "  \"path\": \"/q\", \"status\": \"malformed\", \"error\": \"x\"}],"
     " \"servers\": [{\"id\": \"s1\", \"user\": \"a\", \"client\": \"apple-mail\", \"source\": 0,"
-    "  \"hostname\": \"smtp.example.com\", \"port\": 587, \"security\": \"starttls\", \"auth\": \"password\","
+    "  \"hostname\": \"smtp.example.com\", \"port\": 587, \"security\": \"starttls\", \"auth\": "
+    "\"password\","
     "  \"username\": \"a@example.com\", \"used_by\": [\"a1\"]},"
-    "  {\"id\": \"s2\", \"user\": \"a\", \"client\": \"apple-mail\", \"source\": 0, \"hostname\": \"old.example\","
-    "  \"port\": 25, \"security\": \"none\", \"auth\": \"password\", \"flags\": [\"unused\", \"plaintext\"]},"
-    "  {\"id\": \"s3\", \"user\": \"a\", \"client\": \"apple-mail\", \"source\": 0, \"hostname\": null,"
-    "  \"provider\": \"icloud\", \"port\": null, \"security\": \"tls\", \"auth\": \"apple-token\", \"used_by\": [\"a2\"]}],"
-    " \"accounts\": [{\"id\": \"a1\", \"client\": \"apple-mail\", \"source\": 0, \"emails\": [\"a@example.com\"],"
-    "  \"smtp\": \"s1\"}, {\"id\": \"a2\", \"client\": \"apple-mail\", \"source\": 0, \"type\": \"icloud\","
-    "  \"smtp\": \"s3\"}, {\"id\": \"a3\", \"client\": \"apple-mail\", \"source\": 0, \"smtp_ref\": \"X\","
+    "  {\"id\": \"s2\", \"user\": \"a\", \"client\": \"apple-mail\", \"source\": 0, \"hostname\": "
+    "\"old.example\","
+    "  \"port\": 25, \"security\": \"none\", \"auth\": \"password\", \"flags\": [\"unused\", "
+    "\"plaintext\"]},"
+    "  {\"id\": \"s3\", \"user\": \"a\", \"client\": \"apple-mail\", \"source\": 0, \"hostname\": "
+    "null,"
+    "  \"provider\": \"icloud\", \"port\": null, \"security\": \"tls\", \"auth\": \"apple-token\", "
+    "\"used_by\": [\"a2\"]}],"
+    " \"accounts\": [{\"id\": \"a1\", \"client\": \"apple-mail\", \"source\": 0, \"emails\": "
+    "[\"a@example.com\"],"
+    "  \"smtp\": \"s1\"}, {\"id\": \"a2\", \"client\": \"apple-mail\", \"source\": 0, \"type\": "
+    "\"icloud\","
+    "  \"smtp\": \"s3\"}, {\"id\": \"a3\", \"client\": \"apple-mail\", \"source\": 0, "
+    "\"smtp_ref\": \"X\","
     "  \"flags\": [\"dangling\"]}],"
     " \"probes\": [{\"hostname\": \"smtp.example.com\", \"port\": 587, \"security\": \"starttls\","
-    "  \"servers\": [\"s1\"], \"outcome\": \"ok\", \"phases\": {\"dns_ms\": 1}, \"banner\": \"220 x\","
-    "  \"ehlo\": [\"STARTTLS\"], \"ehlo_tls\": [\"AUTH PLAIN\"], \"starttls_offered\": true, \"auth\": [\"PLAIN\"],"
+    "  \"servers\": [\"s1\"], \"outcome\": \"ok\", \"phases\": {\"dns_ms\": 1}, \"banner\": \"220 "
+    "x\","
+    "  \"ehlo\": [\"STARTTLS\"], \"ehlo_tls\": [\"AUTH PLAIN\"], \"starttls_offered\": true, "
+    "\"auth\": [\"PLAIN\"],"
     "  \"tls\": {\"version\": \"TLSv1.3\", \"verified\": true, \"hostname_match\": true, \"cert\":"
-    "  {\"subject\": \"CN=smtp.example.com\", \"san\": [\"smtp.example.com\"], \"days_left\": 40}}},"
+    "  {\"subject\": \"CN=smtp.example.com\", \"san\": [\"smtp.example.com\"], \"days_left\": "
+    "40}}},"
     "  {\"hostname\": \"old.example\", \"port\": 25, \"security\": \"none\", \"servers\": [\"s2\"],"
     "  \"outcome\": \"connect-timeout\", \"phase\": \"connect\"},"
-    "  {\"hostname\": null, \"port\": 0, \"security\": \"tls\", \"servers\": [\"s3\"], \"outcome\": \"skipped\"}]}";
+    "  {\"hostname\": null, \"port\": 0, \"security\": \"tls\", \"servers\": [\"s3\"], "
+    "\"outcome\": \"skipped\"}]}";
 
 static void die(const char *what)
 {
@@ -82,7 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!report) {
         if (mf_report_decode(&report, REPORT, strlen(REPORT), NULL) != MF_OK)
             die("the built-in report does not decode");
-        if (mf_fleet_new(&fleet, 0) != MF_OK || mf_fleet_add_history(fleet, report, NULL) != MF_OK ||
+        if (mf_fleet_new(&fleet, 0) != MF_OK ||
+            mf_fleet_add_history(fleet, report, NULL) != MF_OK ||
             mf_fleet_add_latest(fleet, report, NULL) != MF_OK)
             die("fleet");
     }

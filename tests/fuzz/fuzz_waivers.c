@@ -13,10 +13,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char POLICY[] =
     "{\"schema\": \"mailfleet.policy.v1\", \"id\": \"p\", \"title\": \"T\", \"version\": \"1\","
-    " \"rules\": [{\"id\": \"tls-required\", \"title\": \"t\", \"severity\": \"high\", \"scope\": \"server\","
-    " \"expect\": {\"path\": \"server.port\", \"op\": \"exists\"}, \"description\": \"d\", \"rationale\": \"r\","
-    " \"remediation\": {\"user\": \"u\", \"admin\": \"a\"}}, {\"id\": \"stale-unused\", \"title\": \"t\","
-    " \"severity\": \"low\", \"scope\": \"fleet-server\", \"expect\": {\"path\": \"fleet_server.used\","
+    " \"rules\": [{\"id\": \"tls-required\", \"title\": \"t\", \"severity\": \"high\", \"scope\": "
+    "\"server\","
+    " \"expect\": {\"path\": \"server.port\", \"op\": \"exists\"}, \"description\": \"d\", "
+    "\"rationale\": \"r\","
+    " \"remediation\": {\"user\": \"u\", \"admin\": \"a\"}}, {\"id\": \"stale-unused\", \"title\": "
+    "\"t\","
+    " \"severity\": \"low\", \"scope\": \"fleet-server\", \"expect\": {\"path\": "
+    "\"fleet_server.used\","
     " \"op\": \"eq\", \"value\": true}, \"description\": \"d\", \"rationale\": \"r\","
     " \"remediation\": {\"user\": \"u\", \"admin\": \"a\"}}]}";
 
@@ -44,18 +48,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     static const int64_t dates[] = {0, 1796083200, 253402300799LL};
-    mf_entity ents[] = {{.label = "s1", .server = "smtp.example.com:587", .server_host = "smtp.example.com"},
-                        {.label = "h"},
-                        {.label = "provider:icloud", .server = "provider:icloud", .server_host = "provider:icloud"}};
+    mf_entity ents[] = {
+        {.label = "s1", .server = "smtp.example.com:587", .server_host = "smtp.example.com"},
+        {.label = "h"},
+        {.label = "provider:icloud",
+         .server = "provider:icloud",
+         .server_host = "provider:icloud"}};
     for (size_t d = 0; d < sizeof(dates) / sizeof(dates[0]); d++) {
         if (mf_waivers_bind(w, policy, dates[d], NULL) != MF_OK)
             die("bind");
         for (size_t r = 0; r < policy->nrules; r++)
             for (size_t e = 0; e < sizeof(ents) / sizeof(ents[0]); e++) {
                 mf_waiver *expired = NULL;
-                mf_waiver *hit = mf_waivers_match(w, r, e == 2 ? NULL : "C02AB", "alice-mbp", &ents[e],
-                                                  &expired);
-                if (hit && (hit->status != MF_WAIVER_ACTIVE || strcmp(hit->rule, policy->rules[r].id)))
+                mf_waiver *hit = mf_waivers_match(w, r, e == 2 ? NULL : "C02AB", "alice-mbp",
+                                                  &ents[e], &expired);
+                if (hit &&
+                    (hit->status != MF_WAIVER_ACTIVE || strcmp(hit->rule, policy->rules[r].id)))
                     die("matched a waiver that does not apply");
                 if (expired && expired->status != MF_WAIVER_EXPIRED)
                     die("an expired match that is not expired");

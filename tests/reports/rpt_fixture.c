@@ -92,7 +92,8 @@ static const char *dup_s(const char *s)
 static void die(const char *what, const mf_error *err)
 {
     char buf[1200];
-    fprintf(stderr, "rpt_fixture: %s: %s\n", what, err ? mf_error_format(err, buf, sizeof(buf)) : "");
+    fprintf(stderr, "rpt_fixture: %s: %s\n", what,
+            err ? mf_error_format(err, buf, sizeof(buf)) : "");
     exit(1);
 }
 
@@ -167,8 +168,8 @@ int main(int argc, char **argv)
         {dup_s(S("SMTP-CERT-003")), dup_s(S("Certificate is valid")), MF_RPT_CRITICAL, "probe",
          dup_s(S("The server's certificate must verify and match its name.")), NULL,
          dup_s(S("Ask the mail administrators to renew the certificate.")), NULL, NULL, 0},
-        {dup_s(S("ACCT-AUTH-004")), dup_s(S("Account authenticates")), MF_RPT_LOW, "account",
-         NULL, NULL, NULL, NULL, NULL, 0},
+        {dup_s(S("ACCT-AUTH-004")), dup_s(S("Account authenticates")), MF_RPT_LOW, "account", NULL,
+         NULL, NULL, NULL, NULL, 0},
         {dup_s(S("HOST-INFO-005")), dup_s(S("Agent is current")), MF_RPT_INFO, "host", NULL, NULL,
          NULL, NULL, NULL, 0},
         {dup_s(S("FLEET-STALE-006")), dup_s(S("No fleet-wide stale server")), MF_RPT_MEDIUM,
@@ -197,11 +198,11 @@ int main(int argc, char **argv)
         if (mf_rpt_begin(w[f], &run, rules, nrules, &err) != MF_OK)
             die("begin", &err);
     }
-#define ALL(call)                                                                               \
-    do {                                                                                        \
-        for (int f_ = 0; f_ < MF_RPT__FORMATS; f_++)                                            \
-            if (w[f_] && (call(w[f_])) != MF_OK)                                                \
-                die(#call, &err);                                                               \
+#define ALL(call)                                                                                  \
+    do {                                                                                           \
+        for (int f_ = 0; f_ < MF_RPT__FORMATS; f_++)                                               \
+            if (w[f_] && (call(w[f_])) != MF_OK)                                                   \
+                die(#call, &err);                                                                  \
     } while (0)
 
     static const char *servers[] = {"smtp.office365.com:587", "mail.example-corp.com:25",
@@ -239,17 +240,22 @@ int main(int argc, char **argv)
             const char *user = users[(h + s) % 6];
             const char *entity = S("s%d %s (%s, apple-mail)", s + 1, srv, user);
             for (size_t r = 0; r < 3; r++) {
-                mf_rpt_result res = {.rule = r, .host_id = id, .hostname = hostname,
-                                     .entity = entity, .server = srv};
+                mf_rpt_result res = {.rule = r,
+                                     .host_id = id,
+                                     .hostname = hostname,
+                                     .entity = entity,
+                                     .server = srv};
                 unsigned roll = rnd(100);
                 if (s == 0) {
                     res.state = roll < 85 ? MF_RPT_PASS : roll < 95 ? MF_RPT_FAIL : MF_RPT_ERROR;
                 } else if (r == 1) {
                     res.state = MF_RPT_FAIL;
                 } else {
-                    res.state = roll < 40 ? MF_RPT_FAIL : roll < 60 ? MF_RPT_ERROR
-                              : roll < 75 ? MF_RPT_NOTAPPLICABLE : roll < 90 ? MF_RPT_WAIVED
-                                                                             : MF_RPT_PASS;
+                    res.state = roll < 40   ? MF_RPT_FAIL
+                                : roll < 60 ? MF_RPT_ERROR
+                                : roll < 75 ? MF_RPT_NOTAPPLICABLE
+                                : roll < 90 ? MF_RPT_WAIVED
+                                            : MF_RPT_PASS;
                 }
                 switch (res.state) {
                 case MF_RPT_PASS:
@@ -257,7 +263,8 @@ int main(int argc, char **argv)
                     break;
                 case MF_RPT_FAIL:
                     res.message = S("probe.tls.cert.subject is \"CN=%s\": certificate has expired; "
-                                    "banner was \"220 %s ESMTP\"", srv, srv);
+                                    "banner was \"220 %s ESMTP\"",
+                                    srv, srv);
                     res.first_failed = now - (int64_t)(1 + rnd(30)) * 86400;
                     if (h % 11 == 5)
                         res.expired_waiver_expires = "2026-10-31";
@@ -266,7 +273,8 @@ int main(int argc, char **argv)
                     res.message = S("probe.tls is unknown: the probe failed (connect-timeout)");
                     break;
                 case MF_RPT_NOTAPPLICABLE:
-                    res.message = S("server.security is \"tls\": the rule applies to STARTTLS only");
+                    res.message =
+                        S("server.security is \"tls\": the rule applies to STARTTLS only");
                     break;
                 case MF_RPT_WAIVED:
                     res.message = S("server.flags contains \"unused\"");
@@ -288,15 +296,20 @@ int main(int argc, char **argv)
             }
         }
         /* one account result and one host result */
-        mf_rpt_result acct = {.rule = 3, .host_id = id, .hostname = hostname,
-                              .entity = S("a1 %s@example-corp.com (imap, %s)", users[h % 6],
-                                          users[h % 6]),
-                              .state = h % 5 == 0 ? MF_RPT_FAIL : MF_RPT_PASS,
-                              .message = S("account.auth is \"password\"")};
+        mf_rpt_result acct = {
+            .rule = 3,
+            .host_id = id,
+            .hostname = hostname,
+            .entity = S("a1 %s@example-corp.com (imap, %s)", users[h % 6], users[h % 6]),
+            .state = h % 5 == 0 ? MF_RPT_FAIL : MF_RPT_PASS,
+            .message = S("account.auth is \"password\"")};
 #define ADD_ACCT(x) mf_rpt_add_result((x), &acct, &err)
         ALL(ADD_ACCT);
-        mf_rpt_result hostres = {.rule = 4, .host_id = id, .hostname = hostname,
-                                 .entity = hostname, .state = MF_RPT_PASS,
+        mf_rpt_result hostres = {.rule = 4,
+                                 .host_id = id,
+                                 .hostname = hostname,
+                                 .entity = hostname,
+                                 .state = MF_RPT_PASS,
                                  .message = S("agent.version is \"0.1.0\"")};
 #define ADD_HOSTRES(x) mf_rpt_add_result((x), &hostres, &err)
         ALL(ADD_HOSTRES);
@@ -308,7 +321,9 @@ int main(int argc, char **argv)
     if (hosts > 0)
         k.suites++;
     for (size_t s = 0; s < MF_ARRAY_LEN(servers); s++) {
-        mf_rpt_result res = {.rule = 5, .host_id = NULL, .entity = S("%s", servers[s]),
+        mf_rpt_result res = {.rule = 5,
+                             .host_id = NULL,
+                             .entity = S("%s", servers[s]),
                              .server = servers[s],
                              .state = s == 3 ? MF_RPT_FAIL : MF_RPT_PASS,
                              .message = s == 3 ? S("fleet_server.probes_ok is 0 of %d probes", 12)
@@ -337,9 +352,13 @@ int main(int argc, char **argv)
             .hosts = s == 0 ? hosts : hosts / 3,
             .hosts_ever = s == 0 ? hosts : hosts / 2,
             .entries = s == 0 ? hosts : hosts / 3 + 1,
-            .accounts = s == 0 ? hosts : s == 4 ? 2 : 0,
+            .accounts = s == 0   ? hosts
+                        : s == 4 ? 2
+                                 : 0,
             .unused = s == 0 ? 0 : hosts / 3,
-            .probes_ok = s == 0 ? hosts : s == 2 ? 3 : 0,
+            .probes_ok = s == 0   ? hosts
+                         : s == 2 ? 3
+                                  : 0,
             .probes_failed = s == 0 ? 0 : hosts / 4 + 1,
             .top_failure = s == 0 ? NULL : S("%s", s == 1 ? "dns-nxdomain" : "connect-timeout"),
             .first_seen = now - 900 * 86400,
@@ -348,14 +367,19 @@ int main(int argc, char **argv)
 #define ADD_SERVER(x) mf_rpt_add_server((x), &row, &err)
         ALL(ADD_SERVER);
     }
-    mf_rpt_server icloud = {.provider = S("icloud"), .hosts = hosts / 2, .hosts_ever = hosts / 2,
-                            .entries = hosts / 2, .accounts = hosts / 2,
-                            .first_seen = now - 400 * 86400, .last_seen = now - 3600};
+    mf_rpt_server icloud = {.provider = S("icloud"),
+                            .hosts = hosts / 2,
+                            .hosts_ever = hosts / 2,
+                            .entries = hosts / 2,
+                            .accounts = hosts / 2,
+                            .first_seen = now - 400 * 86400,
+                            .last_seen = now - 3600};
 #define ADD_ICLOUD(x) mf_rpt_add_server((x), &icloud, &err)
     ALL(ADD_ICLOUD);
     for (long long d = days; d > 0; d--) {
         size_t total = (size_t)hosts;
-        mf_rpt_day day = {.day = now - d * 86400, .hosts = total,
+        mf_rpt_day day = {.day = now - d * 86400,
+                          .hosts = total,
                           .compliant = total * (size_t)(40 + (days - d) * 2 % 50) / 100};
 #define ADD_DAY(x) mf_rpt_add_day((x), &day, &err)
         ALL(ADD_DAY);

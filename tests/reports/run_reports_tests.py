@@ -429,6 +429,63 @@ def case_end_to_end(out):
     e2e.run(out, check, Skip, validate_all, junit_counts, need_chromium)
 
 
+def case_history(out):
+    """--history: first failures keep their day across runs, end when they stop failing
+    on an evaluated Mac and restart when they come back; one trend point per day."""
+    import e2e
+    coll = e2e.collector()
+    if not coll:
+        raise Skip("MF_COLLECTOR is not set (mailfleet-collector not built)")
+    reports = os.path.join(out, "in")
+    os.makedirs(reports)
+    e2e.fleet_reports(reports, 6, None)
+    policy = os.path.join(os.environ.get("MF_SOURCE_DIR", ""), "policies", "baseline.json")
+    hist = os.path.join(out, "h.db")
+    waiver = os.path.join(out, "w.json")
+    with open(waiver, "w") as f:
+        json.dump({"waivers": [{"rule": "no-unused-entries", "host": "*", "server": "*",
+                                "justification": "test", "expires": "2099-01-01"}]}, f)
+
+    def run(day, waive=False):
+        csv_path = os.path.join(out, "%s.csv" % day)
+        html = os.path.join(out, "%s.html" % day)
+        args = [coll, "check", reports, "--policy", policy, "--as-of", day, "--history", hist,
+                "--csv", csv_path, "--html", html, "-q"]
+        if waive:
+            args += ["--waivers", waiver]
+        p = subprocess.run(args, capture_output=True, text=True)
+        check(p.returncode in (0, 100, 101), "check failed: " + p.stderr[-1000:])
+        rows = read_csv(csv_path)
+        h = rows[0]
+        first = {}
+        for r in rows[1:]:
+            if r[h.index("state")] == "fail":
+                first[(r[h.index("host_id")], r[h.index("rule")], r[h.index("entity")])] = \
+                    r[h.index("first_failed")]
+        return first, html
+
+    f1, _ = run("2026-11-20")
+    check(f1 and all(v == "2026-11-20" for v in f1.values()), "first run: %s" %
+          sorted(set(f1.values())))
+    f2, _ = run("2026-11-25")
+    check(f2 == f1, "still failing on the second run, but first days changed")
+    f3, _ = run("2026-11-27", waive=True)
+    unused = [k for k in f1 if k[1] == "no-unused-entries"]
+    check(unused and not any(k in f3 for k in unused), "the waiver did not stop the failures")
+    check(all(f3[k] == "2026-11-20" for k in f3), "other failures lost their first day")
+    f4, html = run("2026-11-28")
+    for k in f4:
+        want = "2026-11-28" if k[1] == "no-unused-entries" else "2026-11-20"
+        check(f4[k] == want, "%s: first failed %s, expected %s" % (k, f4[k], want))
+    root = parse_html(html)
+    svg = root.find(".//{http://www.w3.org/2000/svg}svg")
+    check(svg is not None, "no trend chart after four runs")
+    points = svg.findall("{http://www.w3.org/2000/svg}circle")
+    check(len(points) == 4, "%d points in the trend, expected 4 days" % len(points))
+    print("history: %d failures keep their first day, %d restarted after a waiver, 4 days "
+          "in the trend" % (len(f4) - len(unused), len(unused)))
+
+
 def case_demo(out):
     """The main job (scripts/demo/demo.py) on this build, its reports checked."""
     import e2e
@@ -446,6 +503,7 @@ CASES = {
     "html-chromium": case_html_chromium,
     "html-xss": case_html_xss,
     "end-to-end": case_end_to_end,
+    "history": case_history,
     "demo": case_demo,
 }
 

@@ -168,7 +168,8 @@ static void test_null_and_unknown(void **state)
         }
     }
     /* A whole root unknown (no probe at all) is unknown, with its reason. */
-    mf_policy *p = one_rule("server", NULL, "{\"path\": \"probe.ok\", \"op\": \"eq\", \"value\": true}");
+    mf_policy *p =
+        one_rule("server", NULL, "{\"path\": \"probe.ok\", \"op\": \"eq\", \"value\": true}");
     fx f;
     facts_from(&f, "{\"server\": {}}");
     f.facts.why[MF_ROOT_PROBE] = "no probe covers this server entry";
@@ -204,7 +205,7 @@ static void test_kleene(void **state)
     for (int a = 0; a < 3; a++) {
         char *not = mf_asprintf("{\"not\": %s}", parts[a]);
         assert_int_equal(ev("server", not, facts), val[a] == U ? U : val[a] == T ? F : T);
-        free(not);
+        free(not );
     }
 }
 
@@ -251,8 +252,8 @@ static void test_rule_states_and_messages(void **state)
     assert_non_null(strstr(msg, "the report is odd"));
     /* unknown in expect: error, never pass or fail */
     assert_int_equal(rule_on("server", when, expect,
-                             "{\"server\": {\"provider_managed\": false, \"_why\": \"gone\"}}",
-                             msg, sizeof(msg)),
+                             "{\"server\": {\"provider_managed\": false, \"_why\": \"gone\"}}", msg,
+                             sizeof(msg)),
                      MF_RULE_ERROR);
     assert_non_null(strstr(msg, "server.port is unknown (gone)"));
     /* a parameter is named in the message */
@@ -305,12 +306,12 @@ static void test_match_input_cap(void **state)
     memcpy(big, "{\"server\": {\"hostname\": \"", 25);
     memset(big + 25, 'a', n);
     memcpy(big + 25 + n, "\"}}", 4);
-    assert_int_equal(ev("server", "{\"path\": \"server.hostname\", \"op\": \"regex\", \"value\": \"b\"}",
-                        big),
-                     U);
-    assert_int_equal(ev("server", "{\"path\": \"server.hostname\", \"op\": \"glob\", \"value\": \"*\"}",
-                        big),
-                     U);
+    assert_int_equal(
+        ev("server", "{\"path\": \"server.hostname\", \"op\": \"regex\", \"value\": \"b\"}", big),
+        U);
+    assert_int_equal(
+        ev("server", "{\"path\": \"server.hostname\", \"op\": \"glob\", \"value\": \"*\"}", big),
+        U);
     /* other operators still work on it */
     assert_int_equal(ev("server", "{\"path\": \"server.hostname\", \"op\": \"exists\"}", big), T);
     free(big);
@@ -349,8 +350,7 @@ static void test_glob_basics(void **state)
         bool got = mf_glob_match(cases[i].pat, cases[i].s);
         if (got != cases[i].want || got != (fnmatch(cases[i].pat, cases[i].s, 0) == 0)) {
             print_error("case %zu: glob(%s, %s) = %d, fnmatch %d, want %d\n", i, cases[i].pat,
-                        cases[i].s, got, fnmatch(cases[i].pat, cases[i].s, 0) == 0,
-                        cases[i].want);
+                        cases[i].s, got, fnmatch(cases[i].pat, cases[i].s, 0) == 0, cases[i].want);
             fail();
         }
     }
@@ -367,8 +367,8 @@ static void test_glob_basics(void **state)
 static void test_glob_agrees_with_fnmatch(void **state)
 {
     (void)state;
-    static const char *const atoms[] = {"a", "b", ".", "*", "?", "[ab]", "[!a]", "[a-c]",
-                                        "\\*", "*b", "[[:digit:]]", "1"};
+    static const char *const atoms[] = {"a",    "b",     ".",   "*",  "?",           "[ab]",
+                                        "[!a]", "[a-c]", "\\*", "*b", "[[:digit:]]", "1"};
     static const char alphabet[] = "ab.c1*";
     uint32_t seed = 12345;
     size_t checked = 0;

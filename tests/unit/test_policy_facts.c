@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define T0 "2026-11-29T10:00:00Z"
+#define T0    "2026-11-29T10:00:00Z"
 #define AS_OF 1796083200 /* 2026-12-01T00:00:00Z */
 
 static const char *source_dir(void)
@@ -28,15 +28,15 @@ static const char *source_dir(void)
 
 /* ------------------------------------------------------------------ reports */
 
-#define SRC_OK                                                                                  \
-    "{\"user\": \"alice\", \"client\": \"apple-mail\", \"format\": \"accounts-plist\", "       \
+#define SRC_OK                                                                                     \
+    "{\"user\": \"alice\", \"client\": \"apple-mail\", \"format\": \"accounts-plist\", "           \
     "\"path\": \"/A.plist\", \"status\": \"ok\", \"error\": null}"
-#define SRC_BAD                                                                                 \
-    "{\"user\": \"alice\", \"client\": \"apple-mail\", \"format\": \"accounts-sqlite\", "      \
+#define SRC_BAD                                                                                    \
+    "{\"user\": \"alice\", \"client\": \"apple-mail\", \"format\": \"accounts-sqlite\", "          \
     "\"path\": \"/Accounts4.sqlite\", \"status\": \"malformed\", \"error\": \"corrupt\"}"
 
-static mf_report *report(const char *host, const char *at, const char *sources,
-                         const char *servers, const char *accounts, const char *probes)
+static mf_report *report(const char *host, const char *at, const char *sources, const char *servers,
+                         const char *accounts, const char *probes)
 {
     static int n;
     char id[37];
@@ -59,8 +59,8 @@ static mf_report *report(const char *host, const char *at, const char *sources,
     return r;
 }
 
-static char *server(int i, const char *host, int port, const char *sec, const char *auth,
-                    bool used, const char *flags)
+static char *server(int i, const char *host, int port, const char *sec, const char *auth, bool used,
+                    const char *flags)
 {
     return mf_asprintf("{\"id\": \"s%d\", \"user\": \"alice\", \"client\": \"apple-mail\", "
                        "\"source\": 0, \"hostname\": %s%s%s, \"port\": %d, \"security\": \"%s\", "
@@ -70,9 +70,9 @@ static char *server(int i, const char *host, int port, const char *sec, const ch
                        used ? "\"a1\"" : "", flags);
 }
 
-#define ACCOUNT_A1                                                                              \
-    "{\"id\": \"a1\", \"user\": \"alice\", \"client\": \"apple-mail\", \"source\": 0, "        \
-    "\"type\": \"imap\", \"emails\": [\"alice@example.com\"], \"smtp\": \"s1\", "               \
+#define ACCOUNT_A1                                                                                 \
+    "{\"id\": \"a1\", \"user\": \"alice\", \"client\": \"apple-mail\", \"source\": 0, "            \
+    "\"type\": \"imap\", \"emails\": [\"alice@example.com\"], \"smtp\": \"s1\", "                  \
     "\"smtp_ref\": \"S1\", \"flags\": []}"
 
 static const char TLS_OK[] =
@@ -127,8 +127,8 @@ static void test_probe_knowledge(void **state)
         int banner, ehlo, auth_before, tlsst, ehlo_tls, auth;
         bool why;
     } cases[] = {
-        {"ok starttls", "starttls", "ok", NULL, all, true, KNOWN, KNOWN, KNOWN, KNOWN, KNOWN,
-         KNOWN, false},
+        {"ok starttls", "starttls", "ok", NULL, all, true, KNOWN, KNOWN, KNOWN, KNOWN, KNOWN, KNOWN,
+         false},
         {"ok plain", "none", "ok", NULL, all, false, KNOWN, KNOWN, KNOWN, ISNULL, ISNULL, KNOWN,
          false},
         {"connect timeout", "starttls", "connect-timeout", "connect", "\"dns_ms\": 1", false,
@@ -139,13 +139,12 @@ static void test_probe_knowledge(void **state)
          UNKNOWN, UNKNOWN, ISNULL, ISNULL, UNKNOWN, true},
         {"no starttls", "starttls-optional", "starttls-not-offered", "ehlo", all, false, KNOWN,
          KNOWN, KNOWN, ISNULL, ISNULL, KNOWN, false},
-        {"starttls refused", "starttls", "starttls-rejected", "starttls", all, false, KNOWN,
-         KNOWN, KNOWN, ISNULL, ISNULL, KNOWN, false},
+        {"starttls refused", "starttls", "starttls-rejected", "starttls", all, false, KNOWN, KNOWN,
+         KNOWN, ISNULL, ISNULL, KNOWN, false},
         {"cert expired, went on to QUIT", "starttls", "cert-expired", "tls", all, true, KNOWN,
          KNOWN, KNOWN, KNOWN, KNOWN, KNOWN, false},
-        {"cert expired, stopped", "starttls", "cert-expired", "tls",
-         "\"dns_ms\": 1, \"tls_ms\": 1", true, KNOWN, KNOWN, KNOWN, KNOWN, UNKNOWN, UNKNOWN,
-         true},
+        {"cert expired, stopped", "starttls", "cert-expired", "tls", "\"dns_ms\": 1, \"tls_ms\": 1",
+         true, KNOWN, KNOWN, KNOWN, KNOWN, UNKNOWN, UNKNOWN, true},
         {"handshake failed", "starttls", "tls-handshake-failed", "tls", "\"tls_ms\": 1", false,
          KNOWN, KNOWN, KNOWN, ISNULL, ISNULL, UNKNOWN, true},
         {"implicit ok", "tls", "ok", NULL, all, true, KNOWN, ISNULL, KNOWN, KNOWN, KNOWN, KNOWN,
@@ -165,10 +164,11 @@ static void test_probe_knowledge(void **state)
         mf_host_facts *hf = NULL;
         assert_int_equal(mf_host_facts_build(&hf, r, NULL, AS_OF, NULL), MF_OK);
         json_t *o = probe_facts(hf);
-        int got[6] = {state_of(o, "banner"), state_of(o, "ehlo"), state_of(o, "auth_before_tls"),
-                      state_of(o, "tls"), state_of(o, "ehlo_tls"), state_of(o, "auth")};
-        int want[6] = {cases[i].banner, cases[i].ehlo, cases[i].auth_before, cases[i].tlsst,
-                       cases[i].ehlo_tls, cases[i].auth};
+        int got[6] = {state_of(o, "banner"),          state_of(o, "ehlo"),
+                      state_of(o, "auth_before_tls"), state_of(o, "tls"),
+                      state_of(o, "ehlo_tls"),        state_of(o, "auth")};
+        int want[6] = {cases[i].banner, cases[i].ehlo,     cases[i].auth_before,
+                       cases[i].tlsst,  cases[i].ehlo_tls, cases[i].auth};
         for (int k = 0; k < 6; k++)
             if (got[k] != want[k]) {
                 print_error("%s: member %d is %d, want %d\n", cases[i].name, k, got[k], want[k]);
@@ -190,8 +190,8 @@ static void test_server_and_account_facts(void **state)
 {
     (void)state;
     char *s1 = server(1, "smtp.example.com", 587, "starttls", "password", true, "");
-    char *s2 = server(2, "old.example.com", 25, "unknown", "unknown", false,
-                      "\"unused\", \"port-25\"");
+    char *s2 =
+        server(2, "old.example.com", 25, "unknown", "unknown", false, "\"unused\", \"port-25\"");
     char *s3 = server(3, NULL, 0, "tls", "apple-token", true, "\"provider-managed\"");
     /* s3: provider-managed, no port */
     char *s3p = mf_asprintf("{\"id\": \"s3\", \"user\": \"alice\", \"client\": \"apple-mail\", "
@@ -340,8 +340,8 @@ static void test_fleet(void **state)
     /* history: an older report where smtp.example.com answered, 20 days earlier */
     mf_report *old = report("H1", "2026-11-09T10:00:00Z", SRC_OK, two, ACCOUNT_A1, probes_a);
     mf_report *a = report("H1", T0, SRC_OK, two, ACCOUNT_A1, probes_b);
-    mf_report *b = report("H2", "2026-11-28T10:00:00Z", SRC_OK ", " SRC_BAD, two, ACCOUNT_A1,
-                          probes_b);
+    mf_report *b =
+        report("H2", "2026-11-28T10:00:00Z", SRC_OK ", " SRC_BAD, two, ACCOUNT_A1, probes_b);
     assert_int_equal(mf_fleet_add_history(f, old, NULL), MF_OK);
     assert_int_equal(mf_fleet_add_history(f, a, NULL), MF_OK);
     assert_int_equal(mf_fleet_add_history(f, b, NULL), MF_OK);
@@ -361,7 +361,8 @@ static void test_fleet(void **state)
     assert_string_equal(json_string_value(json_object_get(o, "dns")), "ok");
     /* last answered 2026-11-09T10:00Z; as of 2026-12-01: 21 days */
     assert_int_equal(json_integer_value(json_object_get(o, "failing_days")), 21);
-    assert_string_equal(json_string_value(json_object_get(o, "first_seen")), "2026-11-09T10:00:00Z");
+    assert_string_equal(json_string_value(json_object_get(o, "first_seen")),
+                        "2026-11-09T10:00:00Z");
     assert_string_equal(json_string_value(json_object_get(o, "last_seen")), T0);
     assert_string_equal(json_string_value(json_object_get(o, "top_failure")), "connect-timeout");
     json_decref(o);
@@ -379,13 +380,14 @@ static void test_fleet(void **state)
     json_decref(o);
 
     /* A longer history from the store widens first_seen; unknown servers are ignored. */
-    assert_int_equal(mf_fleet_add_seen(f, "smtp.example.com", 587, NULL, 1700000000, 1700000001,
-                                       0, NULL),
-                     MF_OK);
+    assert_int_equal(
+        mf_fleet_add_seen(f, "smtp.example.com", 587, NULL, 1700000000, 1700000001, 0, NULL),
+        MF_OK);
     assert_int_equal(mf_fleet_add_seen(f, "nowhere.example", 25, NULL, 1, 2, 0, NULL), MF_OK);
     assert_int_equal(mf_fleet_count(f), 2);
     o = fleet_get(f, "smtp.example.com:587", &ent);
-    assert_string_equal(json_string_value(json_object_get(o, "first_seen")), "2023-11-14T22:13:20Z");
+    assert_string_equal(json_string_value(json_object_get(o, "first_seen")),
+                        "2023-11-14T22:13:20Z");
     assert_string_equal(json_string_value(json_object_get(o, "last_seen")), T0);
     json_decref(o);
     mf_fleet_free(f);
@@ -437,8 +439,8 @@ static void test_catalogue_matches_docs(void **state)
     size_t n;
     const mf_fact_def *cat = mf_facts_catalogue(&n);
     for (size_t i = 0; i < n; i++) {
-        static const char *const words[] = {"string", "integer", "number", "boolean",
-                                            "list of strings", "object"};
+        static const char *const words[] = {"string",  "integer",         "number",
+                                            "boolean", "list of strings", "object"};
         char row[200];
         snprintf(row, sizeof(row), "| `%s` | %s |", cat[i].path, words[cat[i].type]);
         if (!strstr(doc, row)) {
@@ -449,9 +451,8 @@ static void test_catalogue_matches_docs(void **state)
         /* the root of each path is a root, and some scope has it */
         const char *dot = strchr(cat[i].path, '.');
         mf_fact_root r;
-        assert_true(mf_fact_root_parse(cat[i].path,
-                                       dot ? (size_t)(dot - cat[i].path) : strlen(cat[i].path),
-                                       &r));
+        assert_true(mf_fact_root_parse(
+            cat[i].path, dot ? (size_t)(dot - cat[i].path) : strlen(cat[i].path), &r));
     }
     /* and the other way round: each documented fact row names a catalogue fact */
     size_t rows = 0;
@@ -463,9 +464,9 @@ static void test_catalogue_matches_docs(void **state)
         snprintf(fact, sizeof(fact), "%.*s", (int)(e - s), s);
         /* Only the fact tables: "| `path` | <type> |" (other tables list members and
          * operators). */
-        static const char *const types[] = {"` | string |", "` | integer |", "` | number |",
-                                            "` | boolean |", "` | list of strings |",
-                                            "` | object |"};
+        static const char *const types[] = {"` | string |",          "` | integer |",
+                                            "` | number |",          "` | boolean |",
+                                            "` | list of strings |", "` | object |"};
         bool fact_row = false;
         for (size_t k = 0; k < MF_ARRAY_LEN(types); k++)
             fact_row |= strncmp(e, types[k], strlen(types[k])) == 0;

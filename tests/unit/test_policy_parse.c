@@ -74,8 +74,8 @@ static mf_code parse(const char *text, mf_policy **out, mf_error *err)
 }
 
 /* Parse a one-rule policy whose rule has scope and `extra` (e.g. an expect member). */
-static mf_code parse_rule(const char *scope, const char *extra, const char *params,
-                          mf_policy **out, mf_error *err)
+static mf_code parse_rule(const char *scope, const char *extra, const char *params, mf_policy **out,
+                          mf_error *err)
 {
     char *r = rule_json("r1", scope, extra);
     char *p = policy_json(params, r);
@@ -121,8 +121,9 @@ static void test_minimal_policy(void **state)
     (void)state;
     mf_policy *p = NULL;
     mf_error err;
-    assert_int_equal(parse_rule("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"eq\", "
-                                          "\"value\": 587}",
+    assert_int_equal(parse_rule("server",
+                                "\"expect\": {\"path\": \"server.port\", \"op\": \"eq\", "
+                                "\"value\": 587}",
                                 NULL, &p, &err),
                      MF_OK);
     assert_string_equal(p->id, "p");
@@ -256,8 +257,9 @@ static void test_condition_errors(void **state)
             "rules[0].expect.path", "did you mean \"server.port\"");
     refused("probe", "\"expect\": {\"path\": \"server.port\", \"op\": \"eq\", \"value\": 1}", NULL,
             "rules[0].expect.path", "a probe rule has no server facts");
-    refused("server", "\"expect\": {\"path\": \"fleet_server.hosts\", \"op\": \"ge\", \"value\": 1}",
-            NULL, "rules[0].expect.path", "has no fleet_server facts");
+    refused("server",
+            "\"expect\": {\"path\": \"fleet_server.hosts\", \"op\": \"ge\", \"value\": 1}", NULL,
+            "rules[0].expect.path", "has no fleet_server facts");
     refused("server", "\"expect\": {\"path\": \"mac.id\", \"op\": \"exists\"}", NULL,
             "rules[0].expect.path", "unknown fact");
     refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"eq\", \"value\": \"587\"}",
@@ -266,23 +268,24 @@ static void test_condition_errors(void **state)
             NULL, "rules[0].expect.value", "takes no value");
     refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"in\"}", NULL,
             "rules[0].expect.value", "is required");
-    refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"in\", \"value\": 587}", NULL,
-            "rules[0].expect.value", "needs a list");
+    refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"in\", \"value\": 587}",
+            NULL, "rules[0].expect.value", "needs a list");
     refused("server",
             "\"expect\": {\"path\": \"server.port\", \"op\": \"in\", \"value\": [465, \"x\"]}",
             NULL, "rules[0].expect.value[1]", "this item is a string");
     refused("server", "\"expect\": {\"path\": \"server.hostname\", \"op\": \"lt\", \"value\": 3}",
             NULL, "rules[0].expect.value", "only compares numbers");
-    refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"glob\", \"value\": \"5*\"}",
-            NULL, "rules[0].expect.value", "matches strings");
+    refused("server",
+            "\"expect\": {\"path\": \"server.port\", \"op\": \"glob\", \"value\": \"5*\"}", NULL,
+            "rules[0].expect.value", "matches strings");
     refused("server", "\"expect\": {\"path\": \"server.flags\", \"op\": \"in\", \"value\": []}",
             NULL, "rules[0].expect.value", "use contains");
-    refused("server", "\"expect\": {\"path\": \"server.flags\", \"op\": \"contains\", \"value\": 1}",
-            NULL, "rules[0].expect.value", "contains needs a string");
+    refused("server",
+            "\"expect\": {\"path\": \"server.flags\", \"op\": \"contains\", \"value\": 1}", NULL,
+            "rules[0].expect.value", "contains needs a string");
     refused("server", "\"expect\": {\"path\": \"probe.tls\", \"op\": \"eq\", \"value\": 1}", NULL,
             "rules[0].expect.value", "is an object");
-    refused("server", "\"expect\": {\"all\": []}", NULL, "rules[0].expect.all",
-            "non-empty array");
+    refused("server", "\"expect\": {\"all\": []}", NULL, "rules[0].expect.all", "non-empty array");
     refused("server", "\"expect\": {}", NULL, "rules[0].expect", "needs all, any, not, or path");
     refused("server",
             "\"expect\": {\"not\": {\"path\": \"server.port\", \"op\": \"exists\"}, \"path\": "
@@ -332,14 +335,17 @@ static void test_parameters(void **state)
     assert_int_equal(json_integer_value(json_object_get(p->files[0].parameters, "min")), 21);
     mf_policy_free(p);
 
-    refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$nope\"}",
-            params, "rules[0].expect.value", "unknown parameter \"$nope\"");
+    refused("server",
+            "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$nope\"}", params,
+            "rules[0].expect.value", "unknown parameter \"$nope\"");
     /* "$comment" is allowed in the parameters object too, and is no parameter */
     accepted("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$x\"}",
              "{\"$comment\": \"tune these\", \"x\": {\"default\": 1, \"description\": \"d\"}}");
-    refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$comment\"}",
+    refused("server",
+            "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$comment\"}",
             "{\"$comment\": \"tune these\"}", "rules[0].expect.value", "unknown parameter");
-    refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$hosts\"}",
+    refused("server",
+            "\"expect\": {\"path\": \"server.port\", \"op\": \"ge\", \"value\": \"$hosts\"}",
             params, "rules[0].expect.value", "needs a number");
     refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"exists\"}",
             "{\"Bad\": {\"default\": 1, \"description\": \"d\"}}", "parameters.Bad",
@@ -350,8 +356,8 @@ static void test_parameters(void **state)
             "{\"x\": {\"default\": {\"a\": 1}, \"description\": \"d\"}}", "parameters.x.default",
             "not an object");
     refused("server", "\"expect\": {\"path\": \"server.port\", \"op\": \"exists\"}",
-            "{\"x\": {\"default\": [1, \"a\"], \"description\": \"d\"}}",
-            "parameters.x.default[1]", "one kind");
+            "{\"x\": {\"default\": [1, \"a\"], \"description\": \"d\"}}", "parameters.x.default[1]",
+            "one kind");
 }
 
 /* Includes through the memory loader: relative paths, overrides, exclude, cycles. */
@@ -432,7 +438,8 @@ static void test_includes(void **state)
     const char *twice = "{\"schema\": \"mailfleet.policy.v1\", \"id\": \"top\", \"title\": \"T\", "
                         "\"version\": \"1\", \"include\": [\"base.json\", \"sub/../base.json\"], "
                         "\"rules\": []}";
-    memfile f3[] = {{"/etc/mf/top.json", twice}, {"/etc/mf/base.json", base},
+    memfile f3[] = {{"/etc/mf/top.json", twice},
+                    {"/etc/mf/base.json", base},
                     {"/etc/mf/sub/../base.json", base}};
     memfs fs3 = {f3, 3, 0};
     mf_policy_loader l3 = {mem_read, &fs3};

@@ -29,11 +29,12 @@ static mf_policy *five_rules(void)
     mf_buf_append_str(&b, "{\"schema\": \"mailfleet.policy.v1\", \"id\": \"p\", \"title\": "
                           "\"T\", \"version\": \"7\", \"rules\": [");
     for (int i = 0; i < 5; i++)
-        mf_buf_appendf(&b, "%s{\"id\": \"r-%s\", \"title\": \"t\", \"severity\": \"%s\", "
-                           "\"scope\": \"server\", \"expect\": {\"path\": \"server.port\", "
-                           "\"op\": \"eq\", \"value\": 587}, \"description\": \"d\", "
-                           "\"rationale\": \"r\", \"remediation\": {\"user\": \"do U\", "
-                           "\"admin\": \"do A\"}}",
+        mf_buf_appendf(&b,
+                       "%s{\"id\": \"r-%s\", \"title\": \"t\", \"severity\": \"%s\", "
+                       "\"scope\": \"server\", \"expect\": {\"path\": \"server.port\", "
+                       "\"op\": \"eq\", \"value\": 587}, \"description\": \"d\", "
+                       "\"rationale\": \"r\", \"remediation\": {\"user\": \"do U\", "
+                       "\"admin\": \"do A\"}}",
                        i ? "," : "", sev[i], sev[i]);
     mf_buf_append_str(&b, "]}");
     mf_policy *p = NULL;
@@ -44,8 +45,8 @@ static mf_policy *five_rules(void)
 
 static mf_results *new_results(const mf_policy *p, mf_severity fail_on)
 {
-    mf_run_info info = {.command = "check", .source = "test", .as_of = 1796083200,
-                        .fail_on = fail_on};
+    mf_run_info info = {
+        .command = "check", .source = "test", .as_of = 1796083200, .fail_on = fail_on};
     mf_results *rs = NULL;
     assert_int_equal(mf_results_new(&rs, p, NULL, &info), MF_OK);
     return rs;
@@ -53,8 +54,8 @@ static mf_results *new_results(const mf_policy *p, mf_severity fail_on)
 
 static void add(mf_results *rs, const mf_policy *p, size_t rule, mf_state st)
 {
-    mf_result r = {.rule = &p->rules[rule], .host_id = "C1", .entity = "s1", .state = st,
-                   .message = "m"};
+    mf_result r = {
+        .rule = &p->rules[rule], .host_id = "C1", .entity = "s1", .state = st, .message = "m"};
     assert_int_equal(mf_results_add(rs, &r, NULL), MF_OK);
 }
 
@@ -68,14 +69,17 @@ static void test_exit_codes(void **state)
     static const struct {
         mf_severity fail_on;
         int want;
-    } table[] = {{MF_SEV_INFO, 100}, {MF_SEV_LOW, 100}, {MF_SEV_MEDIUM, 101},
-                 {MF_SEV_HIGH, 101}, {MF_SEV_CRITICAL, 0}};
+    } table[] = {{MF_SEV_INFO, 100},
+                 {MF_SEV_LOW, 100},
+                 {MF_SEV_MEDIUM, 101},
+                 {MF_SEV_HIGH, 101},
+                 {MF_SEV_CRITICAL, 0}};
     for (size_t i = 0; i < MF_ARRAY_LEN(table); i++) {
         mf_results *rs = new_results(p, table[i].fail_on);
         add(rs, p, 1, MF_STATE_FAIL);
         add(rs, p, 3, MF_STATE_ERROR);
         add(rs, p, 4, MF_STATE_PASS);
-        add(rs, p, 4, MF_STATE_WAIVED);      /* waived never counts */
+        add(rs, p, 4, MF_STATE_WAIVED); /* waived never counts */
         add(rs, p, 4, MF_STATE_NOTAPPLICABLE);
         assert_int_equal(mf_results_exit_code(rs), table[i].want);
         mf_results_free(rs);
@@ -143,8 +147,7 @@ static void test_sink_order(void **state)
     mf_policy *p = five_rules();
     mf_results *rs = new_results(p, MF_SEV_INFO);
     calls c = {.log = ""};
-    mf_results_sink s = {.name = "test", .ctx = &c, .begin = c_begin, .add = c_add,
-                         .end = c_end};
+    mf_results_sink s = {.name = "test", .ctx = &c, .begin = c_begin, .add = c_add, .end = c_end};
     assert_int_equal(mf_results_add_sink(rs, &s), MF_OK);
     assert_int_equal(mf_results_begin(rs, NULL), MF_OK);
     add(rs, p, 0, MF_STATE_PASS);
@@ -164,8 +167,8 @@ static void test_json_writer(void **state)
     mf_waivers *w = NULL;
     assert_int_equal(mf_waivers_parse(&w, wtext, strlen(wtext), "w.json", NULL), MF_OK);
     assert_int_equal(mf_waivers_bind(w, p, 1796083200, NULL), MF_OK);
-    mf_run_info info = {.command = "report", .source = "store x.db", .as_of = 1796083200,
-                        .fail_on = MF_SEV_MEDIUM};
+    mf_run_info info = {
+        .command = "report", .source = "store x.db", .as_of = 1796083200, .fail_on = MF_SEV_MEDIUM};
     mf_results *rs = NULL;
     assert_int_equal(mf_results_new(&rs, p, w, &info), MF_OK);
     char path[] = "/tmp/test_policy_results.XXXXXX";
@@ -177,12 +180,21 @@ static void test_json_writer(void **state)
     assert_int_equal(mf_results_add_sink(rs, &s), MF_OK);
     assert_int_equal(mf_results_begin(rs, NULL), MF_OK);
     /* hostile strings: invalid UTF-8, control characters, quotes */
-    mf_result r = {.rule = &p->rules[1], .host_id = "C1\"x", .hostname = "bad\xff\xfe",
-                   .entity = "s1 \x01\n", .server = "a.example:25", .state = MF_STATE_FAIL,
-                   .message = "m\xc3", .expired = &w->v[0], .waiver_index = 0};
+    mf_result r = {.rule = &p->rules[1],
+                   .host_id = "C1\"x",
+                   .hostname = "bad\xff\xfe",
+                   .entity = "s1 \x01\n",
+                   .server = "a.example:25",
+                   .state = MF_STATE_FAIL,
+                   .message = "m\xc3",
+                   .expired = &w->v[0],
+                   .waiver_index = 0};
     assert_int_equal(mf_results_add(rs, &r, NULL), MF_OK);
-    mf_result fleet = {.rule = &p->rules[4], .entity = "a.example:25", .server = "a.example:25",
-                       .state = MF_STATE_PASS, .message = "ok"};
+    mf_result fleet = {.rule = &p->rules[4],
+                       .entity = "a.example:25",
+                       .server = "a.example:25",
+                       .state = MF_STATE_PASS,
+                       .message = "ok"};
     assert_int_equal(mf_results_add(rs, &fleet, NULL), MF_OK);
     mf_results_input_ok(rs);
     mf_results_input_skipped(rs);
@@ -196,8 +208,7 @@ static void test_json_writer(void **state)
         print_error("not valid JSON: %s at %d:%d\n", je.text, je.line, je.column);
         fail();
     }
-    assert_string_equal(json_string_value(json_object_get(doc, "schema")),
-                        "mailfleet.results.v1");
+    assert_string_equal(json_string_value(json_object_get(doc, "schema")), "mailfleet.results.v1");
     assert_string_equal(json_string_value(json_object_get(doc, "command")), "report");
     assert_string_equal(json_string_value(json_object_get(doc, "as_of")), "2026-12-01T00:00:00Z");
     assert_string_equal(json_string_value(json_object_get(doc, "fail_on")), "medium");
@@ -212,9 +223,8 @@ static void test_json_writer(void **state)
     assert_string_equal(json_string_value(json_object_get(r0, "entity")), "s1 \x01\n");
     assert_string_equal(json_string_value(json_object_get(r0, "state")), "fail");
     assert_string_equal(json_string_value(json_object_get(r0, "severity")), "low");
-    assert_string_equal(json_string_value(
-                            json_object_get(json_object_get(r0, "remediation"), "admin")),
-                        "do A");
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(r0, "remediation"), "admin")), "do A");
     json_t *wv = json_object_get(r0, "waiver");
     assert_true(json_is_true(json_object_get(wv, "expired")));
     assert_string_equal(json_string_value(json_object_get(wv, "justification")), "why \"not\"");

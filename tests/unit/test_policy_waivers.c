@@ -198,7 +198,8 @@ static void test_matching(void **state)
         "{\"waivers\": ["
         "{\"rule\": \"tls-required\", \"host\": \"old-*\", \"server\": \"*.legacy.example\", "
         "\"justification\": \"j\", \"expires\": \"2000-01-01\"},"
-        "{\"rule\": \"tls-required\", \"host\": \"C02AB*\", \"server\": \"smtp.legacy.example:25\", "
+        "{\"rule\": \"tls-required\", \"host\": \"C02AB*\", \"server\": "
+        "\"smtp.legacy.example:25\", "
         "\"justification\": \"j\", \"expires\": \"2999-01-01\"},"
         "{\"rule\": \"tls-required\", \"host\": \"old-mac\", \"server\": \"*.legacy.example\", "
         "\"justification\": \"j\", \"expires\": \"2999-01-01\"},"
@@ -208,10 +209,10 @@ static void test_matching(void **state)
         "\"justification\": \"j\", \"expires\": \"2999-01-01\"}]}");
     assert_int_equal(mf_waivers_bind(w, p, 1796083200, NULL), MF_OK);
     mf_waiver *expired;
-    mf_entity legacy = {.label = "s1", .server = "smtp.legacy.example:25",
-                        .server_host = "smtp.legacy.example"};
-    mf_entity other = {.label = "s2", .server = "smtp.example.com:587",
-                       .server_host = "smtp.example.com"};
+    mf_entity legacy = {
+        .label = "s1", .server = "smtp.legacy.example:25", .server_host = "smtp.legacy.example"};
+    mf_entity other = {
+        .label = "s2", .server = "smtp.example.com:587", .server_host = "smtp.example.com"};
     /* host by id, server by host:port */
     assert_ptr_equal(mf_waivers_match(w, 0, "C02AB1", "alice-mbp", &legacy, &expired), &w->v[1]);
     /* host by host name, server by host name; the expired first entry is passed over */
@@ -225,8 +226,8 @@ static void test_matching(void **state)
     /* a waiver of another rule never applies */
     assert_ptr_equal(mf_waivers_match(w, 1, "C02AB1", "alice-mbp", &legacy, &expired), &w->v[4]);
     /* fleet-server results have no host: only a host pattern matching "" applies */
-    mf_entity icloud = {.label = "provider:icloud", .server = "provider:icloud",
-                        .server_host = "provider:icloud"};
+    mf_entity icloud = {
+        .label = "provider:icloud", .server = "provider:icloud", .server_host = "provider:icloud"};
     assert_ptr_equal(mf_waivers_match(w, 1, NULL, NULL, &icloud, &expired), &w->v[3]);
     assert_null(mf_waivers_match(w, 1, NULL, NULL, &other, &expired));
     /* host-scope results have no server: only a server pattern matching "" applies */
@@ -243,10 +244,8 @@ static void test_matching(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_valid),
-        cmocka_unit_test(test_parse_malformed),
-        cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_parse_valid), cmocka_unit_test(test_parse_malformed),
+        cmocka_unit_test(test_dates),       cmocka_unit_test(test_expiry),
         cmocka_unit_test(test_matching),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

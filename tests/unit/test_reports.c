@@ -44,15 +44,26 @@ static void test_clean_replaces_what_xml_cannot_carry(void **state)
     (void)state;
     char out[128];
     static const char *const bad[] = {
-        "\x01", "\x08", "\x0b", "\x0c", "\x1b", "\x7f", /* C0 controls, DEL */
-        "\xc2\x85", "\xc2\x9f",                         /* C1 controls */
-        "\xff", "\xfe", "\x80",                         /* not UTF-8 at all */
-        "\xc0\xaf", "\xe0\x80\xaf",                     /* overlong "/" */
-        "\xed\xa0\x80", "\xed\xbf\xbf",                 /* surrogates */
-        "\xef\xbf\xbe", "\xef\xbf\xbf",                 /* U+FFFE, U+FFFF */
-        "\xf4\x90\x80\x80",                             /* above U+10FFFF */
-        "\xef\xb7\x90",                                 /* U+FDD0 non-character */
-        "\xe2\x82",                                     /* truncated sequence */
+        "\x01",
+        "\x08",
+        "\x0b",
+        "\x0c",
+        "\x1b",
+        "\x7f", /* C0 controls, DEL */
+        "\xc2\x85",
+        "\xc2\x9f", /* C1 controls */
+        "\xff",
+        "\xfe",
+        "\x80", /* not UTF-8 at all */
+        "\xc0\xaf",
+        "\xe0\x80\xaf", /* overlong "/" */
+        "\xed\xa0\x80",
+        "\xed\xbf\xbf", /* surrogates */
+        "\xef\xbf\xbe",
+        "\xef\xbf\xbf",     /* U+FFFE, U+FFFF */
+        "\xf4\x90\x80\x80", /* above U+10FFFF */
+        "\xef\xb7\x90",     /* U+FDD0 non-character */
+        "\xe2\x82",         /* truncated sequence */
     };
     for (size_t i = 0; i < MF_ARRAY_LEN(bad); i++) {
         char in[32];
@@ -98,9 +109,14 @@ static void test_assets_need_no_escaping(void **state)
 /* ------------------------------------------------------------------ writers */
 
 static const mf_rpt_rule RULES[] = {
-    {.id = "tls-required", .title = "Mail is sent over TLS", .severity = MF_RPT_HIGH,
-     .scope = "server", .remediation = "Turn on TLS."},
-    {.id = "no-unused-entries", .title = "No unused entries", .severity = MF_RPT_LOW,
+    {.id = "tls-required",
+     .title = "Mail is sent over TLS",
+     .severity = MF_RPT_HIGH,
+     .scope = "server",
+     .remediation = "Turn on TLS."},
+    {.id = "no-unused-entries",
+     .title = "No unused entries",
+     .severity = MF_RPT_LOW,
      .scope = "server"},
 };
 
@@ -129,21 +145,28 @@ static char *slurp(const char *path)
 static void write_fleet(mf_rpt_writer *w, const char *hostname2)
 {
     mf_error err;
-    mf_rpt_run run = {.policy_id = "baseline", .policy_title = "Baseline", .generated_at = 1796032800};
+    mf_rpt_run run = {
+        .policy_id = "baseline", .policy_title = "Baseline", .generated_at = 1796032800};
     assert_int_equal(mf_rpt_begin(w, &run, RULES, MF_ARRAY_LEN(RULES), &err), MF_OK);
     mf_rpt_host h1 = {.id = "H1", .hostname = "alice-mbp", .collected_at = 1796000000};
     assert_int_equal(mf_rpt_add_host(w, &h1, &err), MF_OK);
-    mf_rpt_result r = {.rule = 0, .host_id = "H1", .hostname = "alice-mbp",
+    mf_rpt_result r = {.rule = 0,
+                       .host_id = "H1",
+                       .hostname = "alice-mbp",
                        .entity = "s1 smtp.example.com:587 (alice, apple-mail)",
-                       .state = MF_RPT_FAIL, .message = "server.security is \"none\""};
+                       .state = MF_RPT_FAIL,
+                       .message = "server.security is \"none\""};
     assert_int_equal(mf_rpt_add_result(w, &r, &err), MF_OK);
     r.rule = 1;
     r.state = MF_RPT_WAIVED;
     r.waiver_justification = "archive";
     r.waiver_expires = "2027-01-31";
     assert_int_equal(mf_rpt_add_result(w, &r, &err), MF_OK);
-    mf_rpt_result r2 = {.rule = 0, .host_id = "H2", .hostname = hostname2,
-                        .entity = "=HYPERLINK(\"http://evil\")", .state = MF_RPT_PASS,
+    mf_rpt_result r2 = {.rule = 0,
+                        .host_id = "H2",
+                        .hostname = hostname2,
+                        .entity = "=HYPERLINK(\"http://evil\")",
+                        .state = MF_RPT_PASS,
                         .message = "+1, -2 and @3 \"quoted\"\nnext line"};
     assert_int_equal(mf_rpt_add_result(w, &r2, &err), MF_OK);
     r2.rule = 1;
@@ -171,7 +194,8 @@ static void test_csv_quoting_and_formulas(void **state)
     assert_non_null(strstr(csv, ",\"'@bob\","));
     assert_non_null(strstr(csv, "\"'+1, -2 and @3 \"\"quoted\"\"\nnext line\""));
     /* waiver columns */
-    assert_non_null(strstr(csv, ",waived,\"server.security is \"\"none\"\"\",archive,,2027-01-31,"));
+    assert_non_null(
+        strstr(csv, ",waived,\"server.security is \"\"none\"\"\",archive,,2027-01-31,"));
     free(csv);
     unlink(path);
     rmdir(dir);
@@ -283,17 +307,25 @@ static void test_html_hostile_values(void **state)
     mf_rpt_writer *w = NULL;
     assert_int_equal(mf_rpt_open(&w, MF_RPT_HTML, path, NULL, &err), MF_OK);
     const char *evil = "</script><script>alert(1)</script>]]>\x01\xff<!--";
-    mf_rpt_rule rules[] = {{.id = evil, .title = evil, .severity = MF_RPT_CRITICAL,
-                            .scope = evil, .description = evil, .remediation = evil}};
+    mf_rpt_rule rules[] = {{.id = evil,
+                            .title = evil,
+                            .severity = MF_RPT_CRITICAL,
+                            .scope = evil,
+                            .description = evil,
+                            .remediation = evil}};
     mf_rpt_run run = {.policy_id = evil, .policy_title = evil, .source = evil};
     assert_int_equal(mf_rpt_begin(w, &run, rules, 1, &err), MF_OK);
-    mf_rpt_result r = {.rule = 0, .host_id = evil, .hostname = evil, .entity = evil,
-                       .server = evil, .state = MF_RPT_FAIL, .message = evil};
+    mf_rpt_result r = {.rule = 0,
+                       .host_id = evil,
+                       .hostname = evil,
+                       .entity = evil,
+                       .server = evil,
+                       .state = MF_RPT_FAIL,
+                       .message = evil};
     assert_int_equal(mf_rpt_add_result(w, &r, &err), MF_OK);
     r.host_id = NULL;
     assert_int_equal(mf_rpt_add_result(w, &r, &err), MF_OK);
-    mf_rpt_server s = {.hostname = evil, .port = 25, .hosts = 1, .entries = 1,
-                       .top_failure = evil};
+    mf_rpt_server s = {.hostname = evil, .port = 25, .hosts = 1, .entries = 1, .top_failure = evil};
     assert_int_equal(mf_rpt_add_server(w, &s, &err), MF_OK);
     mf_rpt_waiver wv = {.rule = evil, .justification = evil, .status = evil};
     assert_int_equal(mf_rpt_add_waiver(w, &wv, &err), MF_OK);
