@@ -240,6 +240,8 @@ struct mf_cond {
     mf_op op;
     json_t *value; /* parameters substituted; NULL for exists/missing */
     char *param;   /* "$name" when value came from a parameter, else NULL */
+    char *text;    /* the leaf in words for messages ("server.port in [465, 587]"), made
+                    * once when the policy loads (mf_cond_describe) */
     regex_t *re;   /* compiled patterns for regex (nre of them) */
     size_t nre;
 };
@@ -339,6 +341,9 @@ typedef struct mf_witness {
     const char *why;
     bool negated; /* an odd number of `not` lie between the root and the leaf */
 } mf_witness;
+
+/* The leaf c in words, as messages show it: "server.port in [465, 587] ($ports)". */
+void mf_cond_describe(const mf_cond *c, char *out, size_t outsz);
 
 /* Evaluate condition c over facts (Kleene logic for all/any/not). w may be NULL. */
 mf_tri mf_cond_eval(const mf_cond *c, const mf_facts *facts, mf_witness *w);

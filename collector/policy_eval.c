@@ -539,7 +539,7 @@ static size_t fmt_value(char *out, size_t outsz, const json_t *v)
 }
 
 /* "server.port in [465, 587]" */
-static void fmt_leaf(char *out, size_t outsz, const mf_cond *c)
+void mf_cond_describe(const mf_cond *c, char *out, size_t outsz)
 {
     if (c->op == MF_OP_EXISTS || c->op == MF_OP_MISSING) {
         snprintf(out, outsz, "%s %s", c->path,
@@ -550,6 +550,15 @@ static void fmt_leaf(char *out, size_t outsz, const mf_cond *c)
     fmt_value(val, sizeof(val), c->value);
     snprintf(out, outsz, "%s %s %s%s%s%s", c->path, mf_op_name(c->op), val, c->param ? " (" : "",
              c->param ? c->param : "", c->param ? ")" : "");
+}
+
+/* The leaf's words: made when the policy loaded, or now for a hand-built condition. */
+static void fmt_leaf(char *out, size_t outsz, const mf_cond *c)
+{
+    if (c->text)
+        mf_strlcpy(out, c->text, outsz);
+    else
+        mf_cond_describe(c, out, outsz);
 }
 
 mf_rule_state mf_rule_eval(const mf_rule *rule, const mf_facts *facts, char *msg, size_t msgsz)

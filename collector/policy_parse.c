@@ -105,6 +105,7 @@ static void cond_clear(mf_cond *c)
     free(c->segs);
     json_decref(c->value);
     free(c->param);
+    free(c->text);
     for (size_t i = 0; i < c->nre; i++)
         regfree(&c->re[i]);
     free(c->re);
@@ -902,6 +903,15 @@ static mf_code check_value(fctx *fc, const char *field, mf_cond *c)
     }
 }
 
+/* Keep the leaf's words for messages (formatted once, not per result). */
+static mf_code describe(fctx *fc, mf_cond *c)
+{
+    char text[512];
+    mf_cond_describe(c, text, sizeof(text));
+    c->text = mf_strdup(text);
+    return c->text ? MF_OK : OOM(fc);
+}
+
 static mf_code parse_cond(fctx *fc, json_t *j, const char *field, int depth, mf_cond *c);
 
 static mf_code parse_list(fctx *fc, json_t *arr, const char *field, int depth, mf_cond *c)
@@ -995,7 +1005,7 @@ static mf_code parse_cond(fctx *fc, json_t *j, const char *field, int depth, mf_
     if (c->op == MF_OP_EXISTS || c->op == MF_OP_MISSING) {
         if (value)
             return FAIL(fc, f, MF_ERR_INVALID, "%s takes no value", mf_op_name(c->op));
-        return MF_OK;
+        return describe(fc, c);
     }
     if (!value)
         return FAIL(fc, f, MF_ERR_INVALID, "is required for %s", mf_op_name(c->op));
@@ -1004,7 +1014,9 @@ static mf_code parse_cond(fctx *fc, json_t *j, const char *field, int depth, mf_
         return rc;
     if (pname && !(c->param = mf_asprintf("$%s", pname)))
         return OOM(fc);
-    return check_value(fc, f, c);
+    if ((rc = check_value(fc, f, c)) != MF_OK)
+        return rc;
+    return describe(fc, c);
 }
 
 /* Parse a condition member of a rule into a new mf_cond. */

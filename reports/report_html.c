@@ -343,19 +343,23 @@ static void result_row(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_result *r)
     mf_xw_start(x, "tr");
     mf_xw_attr(x, "data-state", mf_rpt_state_name(r->state));
     mf_xw_attr(x, "data-sev", mf_rpt_severity_name(rule->severity));
-    mf_xw_start(x, "td");
-    state_badge(x, r->state);
-    mf_xw_end(x);
-    mf_xw_start(x, "td");
-    sev_badge(x, rule->severity);
-    mf_xw_end(x);
+    /* State and severity colour their cells (no badge elements: a detailed host has
+     * dozens of rows, and the element count is what a browser pays for). */
+    char cls[48];
+    snprintf(cls, sizeof(cls), "st-%s", mf_rpt_state_name(r->state));
+    mf_xw_elem_class(x, "td", cls,
+                     r->state == MF_RPT_NOTAPPLICABLE ? "n/a" : mf_rpt_state_name(r->state));
+    snprintf(cls, sizeof(cls), "sev-%s", mf_rpt_severity_name(rule->severity));
+    mf_xw_elem_class(x, "td", cls, mf_rpt_severity_name(rule->severity));
     mf_xw_start(x, "td");
     mf_xw_start(x, "a");
     mf_xw_attrf(x, "href", "#rule-%zu", r->rule);
-    mf_xw_text(x, rule->id);
+    mf_xw_text_clean(x, rule->id);
     mf_xw_end(x);
     mf_xw_end(x);
-    td(x, r->entity);
+    mf_xw_start(x, "td");
+    mf_xw_text_clean(x, r->entity);
+    mf_xw_end(x);
     mf_xw_start(x, "td");
     mf_xw_text(x, r->message);
     if (r->state == MF_RPT_WAIVED) {

@@ -343,7 +343,7 @@ mf_code mf_rpt_open(mf_rpt_writer **out, mf_rpt_format fmt, const char *path,
     if (w->opts.html_open_hosts == 0)
         w->opts.html_open_hosts = 1000;
     if (w->opts.html_detail_hosts == 0)
-        w->opts.html_detail_hosts = 2000;
+        w->opts.html_detail_hosts = 1000;
     if (strcmp(path, "-") == 0) {
         w->f = stdout;
     } else {

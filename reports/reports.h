@@ -96,7 +96,7 @@ typedef struct mf_rpt_opts {
                                  and print in full; 0 means 1000 */
     size_t html_detail_hosts; /* hosts with findings shown with every result (worst
                                  first); the others get one summary row each, so the
-                                 page stays usable at 100,000 hosts; 0 means 2000 */
+                                 page stays usable at 100,000 hosts; 0 means 1000 */
 } mf_rpt_opts;
 
 /* What was run. All strings may be NULL. */

@@ -13,8 +13,9 @@
    (all Macs run on this one machine, which would otherwise report its own machine-id)
    and queued in the Mac's outbox, and `mailfleet-agent flush` ships it over SSH.
 5. Ingest: `mailfleet-collector ingest` moves the spool into the SQLite store.
-6. Report: `mailfleet-collector report` evaluates policies/approved-servers.example.json
-   with a waivers file and writes HTML, JUnit XML, JSON and CSV.
+6. Report: `mailfleet-collector report` evaluates scripts/demo/policy.json (which
+   includes policies/approved-servers.example.json as shipped) with a waivers file and
+   writes HTML, JUnit XML, JSON and CSV.
 
 Prints progress, and at the end the folder the reports are in. Everything it starts is
 stopped on exit; nothing listens beyond 127.0.0.0/8 and no name is looked up outside
@@ -275,7 +276,7 @@ class Demo:
             json.dump(waivers, f, indent=2)
         r = self.reports
         args = [self.collector, "report", "--db", self.db, "--policy",
-                os.path.join(ROOT, "policies", "approved-servers.example.json"),
+                os.path.join(HERE, "policy.json"),
                 "--waivers", wpath, "--fail-on", "high",
                 "--html", os.path.join(r, "report.html"),
                 "--junit", os.path.join(r, "junit.xml"),
