@@ -169,7 +169,7 @@ char *mf_advice_problem(const mf_probe *p)
 }
 
 /* Who uses the entry: "used by Work (alice@example.com), Home". */
-static char *users_text(const mf_report *r, const mf_server *s)
+char *mf_advice_users_text(const mf_report *r, const mf_server *s)
 {
     mf_buf b;
     mf_buf_init(&b, 1024);
@@ -262,7 +262,7 @@ mf_code mf_advice_for_server(mf_advice_list *out, const mf_report *r, const mf_s
     const char *client = mf_advice_client_name(s->client);
     bool managed = mf_streq(s->client, "profile");
     bool unused = (s->flags & MF_FLAG_UNUSED) != 0;
-    char *users = users_text(r, s);
+    char *users = mf_advice_users_text(r, s);
     char *problem = p ? mf_advice_problem(p) : NULL;
     if (!users) {
         rc = MF_ERR_NOMEM;

@@ -40,6 +40,11 @@ const char *mf_advice_client_name(const char *client);
  * Never NULL. */
 const char *mf_advice_place(const char *client, bool remove);
 
+/* Who uses entry s, for people: "Work (alice@example.com), Home" (an account's
+ * description, else its first address, else its id), "" when nobody does. Caller frees;
+ * NULL when out of memory. */
+char *mf_advice_users_text(const mf_report *r, const mf_server *s);
+
 /* One sentence on what the probe found, naming the server: "mail.old.example no
  * longer exists (NXDOMAIN)." NULL for ok and skipped. Caller frees. */
 char *mf_advice_problem(const mf_probe *p);

@@ -206,21 +206,7 @@ static void print_steps(const mf_probe *p, const style *st)
 
 static void print_entry_line(const mf_report *r, const mf_server *s, const style *st)
 {
-    char *users = NULL;
-    mf_buf b;
-    mf_buf_init(&b, 1024);
-    for (size_t i = 0; i < s->used_by.n; i++) {
-        const mf_account *a = NULL;
-        for (size_t k = 0; k < r->naccounts; k++)
-            if (mf_streq(r->accounts[k].id, s->used_by.v[i]))
-                a = &r->accounts[k];
-        const char *name = a && a->description ? a->description
-                           : a && a->emails.n  ? a->emails.v[0]
-                                               : s->used_by.v[i];
-        if (mf_buf_appendf(&b, "%s%s", i ? ", " : "", name) != MF_OK)
-            break;
-    }
-    users = mf_buf_detach(&b, NULL);
+    char *users = mf_advice_users_text(r, s);
     printf("  %s%s, user %s%s%s%s: %s%s [%s]%s\n", st->dim, mf_advice_client_name(s->client),
            s->user ? s->user : "?", s->description ? ", \"" : "",
            s->description ? s->description : "", s->description ? "\"" : "",

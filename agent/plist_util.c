@@ -506,6 +506,21 @@ bool mf_plist_int(plist_t dict, const char *key, long long *out)
     }
 }
 
+bool mf_plist_port(plist_t dict, const char *key, const char *path, const char *where, int *port)
+{
+    long long v;
+    if (!mf_plist_has(dict, key))
+        return false;
+    bool number = mf_plist_int(dict, key, &v);
+    if (number && v >= 1 && v <= 65535) {
+        *port = (int)v;
+        return true;
+    }
+    if (!(number && v == 0))
+        mf_log_warn("%s: %s.%s: not a port number; using the default port", path, where, key);
+    return false;
+}
+
 bool mf_plist_bool(plist_t dict, const char *key, bool *out)
 {
     plist_t v = item(dict, key);

@@ -67,6 +67,13 @@ const char *mf_plist_str(plist_t dict, const char *key);
  * libplist 2.2 stores every integer unsigned; values above LLONG_MAX are read back as
  * the negative numbers they were written as. */
 bool mf_plist_int(plist_t dict, const char *key, long long *out);
+/* dict[key] as a TCP port (1-65535, numbers or numeric strings) into *port: true when
+ * it holds one. A value that is present but no port is logged as "path: where.key: not
+ * a port number; using the default port" (0 is how some writers say "default" and is
+ * not logged). */
+bool mf_plist_port(plist_t dict, const char *key, const char *path, const char *where,
+                   int *port);
+
 /* A boolean from a boolean, an integer (0/1), or a string YES/NO/true/false/1/0 (any
  * case, white space around it allowed). Returns false when absent or not boolean-like
  * (out untouched). */

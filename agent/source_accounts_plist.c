@@ -106,20 +106,9 @@ static mf_code set_text(plist_t d, const char *key, char **dst)
     return mf_plist_text_at(dst, d, key, true);
 }
 
-/* PortNumber, when it holds a usable port. A present but unusable value is logged. */
 static bool read_port(ctx *c, plist_t d, const char *where, const char *key, int *port)
 {
-    long long v;
-    if (!mf_plist_has(d, key))
-        return false;
-    if (mf_plist_int(d, key, &v) && v >= 1 && v <= 65535) {
-        *port = (int)v;
-        return true;
-    }
-    /* 0 is how some writers say "default"; anything else is odd enough to log. */
-    if (!(mf_plist_int(d, key, &v) && v == 0))
-        mf_log_warn("%s: %s.%s: not a port number; using the default port", c->is.path, where, key);
-    return false;
+    return mf_plist_port(d, key, c->is.path, where, port);
 }
 
 /* Security of a DeliveryAccount (also used for the shape of MailAccounts). */

@@ -1392,23 +1392,9 @@ static mf_code copy_file(const char *src, const char *dst, size_t cap, bool opti
     int out = -1;
     mf_code rc = MF_OK;
     struct stat st;
-    if (fstat(in, &st) != 0) {
-        rc = mf_error_set(err, errno_code(errno), "%s", strerror(errno));
+    rc = mf_fd_check_regular(in, cap, &st, err);
+    if (rc != MF_OK)
         goto out;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        rc = mf_error_set(err, MF_ERR_IO, "is a directory, expected a file");
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = mf_error_set(err, MF_ERR_IO, "not a regular file");
-        goto out;
-    }
-    if ((unsigned long long)st.st_size > cap) {
-        rc = mf_error_set(err, MF_ERR_TOOBIG, "%lld bytes, the limit is %zu", (long long)st.st_size,
-                          cap);
-        goto out;
-    }
     long pid;
     if (check_lock && write_locked(in, &pid)) {
         rc = mf_error_set(err, MF_ERR_IO,

@@ -159,16 +159,7 @@ typedef struct ctx {
 
 static bool read_port(ctx *c, plist_t d, const char *where, const char *key, int *port)
 {
-    long long v;
-    if (!mf_plist_has(d, key))
-        return false;
-    if (mf_plist_int(d, key, &v) && v >= 1 && v <= 65535) {
-        *port = (int)v;
-        return true;
-    }
-    if (!(mf_plist_int(d, key, &v) && v == 0))
-        mf_log_warn("%s: %s.%s: not a port number; using the default port", c->is.path, where, key);
-    return false;
+    return mf_plist_port(d, key, c->is.path, where, port);
 }
 
 static mf_auth managed_auth(const char *raw)

@@ -27,6 +27,20 @@ static mf_code errno_code(int e)
     }
 }
 
+mf_code mf_fd_check_regular(int fd, size_t cap, struct stat *st, mf_error *err)
+{
+    if (fstat(fd, st) != 0)
+        return mf_error_set(err, errno_code(errno), "%s", strerror(errno));
+    if (S_ISDIR(st->st_mode))
+        return mf_error_set(err, MF_ERR_IO, "is a directory, expected a file");
+    if (!S_ISREG(st->st_mode))
+        return mf_error_set(err, MF_ERR_IO, "not a regular file");
+    if ((unsigned long long)st->st_size > cap)
+        return mf_error_set(err, MF_ERR_TOOBIG, "file is %lld bytes, the limit is %zu",
+                            (long long)st->st_size, cap);
+    return MF_OK;
+}
+
 mf_code mf_file_read(const char *path, size_t cap, char **out, size_t *len, mf_error *err)
 {
     *out = NULL;
@@ -40,26 +54,11 @@ mf_code mf_file_read(const char *path, size_t cap, char **out, size_t *len, mf_e
             return mf_error_set(err, MF_ERR_IO, "symlink loop");
         return mf_error_set(err, errno_code(e), "%s", strerror(e));
     }
-    mf_code rc = MF_OK;
     char *data = NULL;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        rc = mf_error_set(err, errno_code(errno), "%s", strerror(errno));
+    mf_code rc = mf_fd_check_regular(fd, cap, &st, err);
+    if (rc != MF_OK)
         goto out;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        rc = mf_error_set(err, MF_ERR_IO, "is a directory, expected a file");
-        goto out;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = mf_error_set(err, MF_ERR_IO, "not a regular file");
-        goto out;
-    }
-    if ((unsigned long long)st.st_size > cap) {
-        rc = mf_error_set(err, MF_ERR_TOOBIG, "file is %lld bytes, the limit is %zu",
-                          (long long)st.st_size, cap);
-        goto out;
-    }
     /* Read until EOF rather than trusting st_size: the file may grow while we read. */
     size_t alloc = (size_t)st.st_size + 1, n = 0;
     data = malloc(alloc + 1);

@@ -8,6 +8,12 @@
 
 #include <stddef.h>
 #include <stdbool.h>
+#include <sys/stat.h>
+
+/* fstat fd into st and refuse anything but a regular file of at most cap bytes, with the
+ * same wording everywhere ("is a directory, expected a file", "file is N bytes, the limit
+ * is CAP"). */
+mf_code mf_fd_check_regular(int fd, size_t cap, struct stat *st, mf_error *err);
 
 /* Read the whole regular file at path into a new NUL-terminated buffer (*out, caller
  * frees) of *len bytes. Refuses anything larger than cap bytes (MF_ERR_TOOBIG), a

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "report.h"
+#include "testsupport.h"
 #include "report_json.h"
 #include "source.h"
 #include "source_plist.h"
@@ -21,91 +22,6 @@
 #include <unistd.h>
 
 /* ---------------------------------------------------------------- fixture helpers */
-
-static void mkdir_p(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            (void)mkdir(buf, 0700);
-            *p = '/';
-        }
-    (void)mkdir(buf, 0700);
-}
-
-static void write_bytes(const char *path, const char *data, size_t len)
-{
-    char dir[1024];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    *slash = '\0';
-    mkdir_p(dir);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-/* Write p as XML or binary; returns the size written. */
-static size_t write_plist(const char *path, plist_t p, bool binary)
-{
-    char *d = NULL;
-    uint32_t n = 0;
-    if (binary)
-        plist_to_bin(p, &d, &n);
-    else
-        plist_to_xml(p, &d, &n);
-    assert_non_null(d);
-    write_bytes(path, d, n);
-    if (binary)
-        plist_to_bin_free(d);
-    else
-        plist_to_xml_free(d);
-    return n;
-}
-
-/* Remove a fixture tree (no symlinks are followed). */
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[2048];
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static char *make_home(void)
-{
-    char tmpl[] = "/tmp/mf-accounts-plist-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static char *home_path(const char *home, const char *rel)
-{
-    char *p = NULL;
-    size_t n = strlen(home) + strlen(rel) + 2;
-    p = malloc(n);
-    snprintf(p, n, "%s/%s", home, rel);
-    return p;
-}
 
 static void set_str(plist_t d, const char *k, const char *v)
 {
@@ -161,29 +77,12 @@ static mf_report *scan_home(const char *home, size_t cap)
     return r;
 }
 
+static const char *const SECRETS[] = {"hunter2", "smtp-password-value", "imap-password-value",
+                                      "token-value-xyz"};
+
 static void assert_no_secrets(mf_report *r)
 {
-    /* The host block is required by the strict decoder; discovery does not fill it. */
-    if (!r->host.id) {
-        r->host.id = strdup("test-host");
-        r->host.hostname = strdup("test-host");
-        r->host.os_name = strdup("macOS");
-        r->host.os_version = strdup("10.10");
-    }
-    char *json = mf_report_encode(r, 1);
-    assert_non_null(json);
-    static const char *const secrets[] = {"hunter2", "smtp-password-value", "imap-password-value",
-                                          "token-value-xyz"};
-    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
-        if (strstr(json, secrets[i]))
-            fail_msg("secret \"%s\" leaked into the report", secrets[i]);
-    /* The encoded report also decodes strictly. */
-    mf_report *back = NULL;
-    mf_error err;
-    if (mf_report_decode(&back, json, strlen(json), &err) != MF_OK)
-        fail_msg("the report does not decode: %s: %s", err.field, err.text);
-    mf_report_free(back);
-    free(json);
+    mft_must_be_clean(r, SECRETS, sizeof(SECRETS) / sizeof(SECRETS[0]));
 }
 
 static bool has_flag(unsigned flags, unsigned bit)
@@ -403,10 +302,10 @@ static void test_mapping_xml_and_binary(void **state)
 {
     (void)state;
     for (int binary = 0; binary <= 1; binary++) {
-        char *home = make_home();
-        char *path = home_path(home, "Library/Mail/V2/MailData/Accounts.plist");
+        char *home = mft_must_scratch("mf-accounts-plist");
+        char *path = mft_join(home, "Library/Mail/V2/MailData/Accounts.plist");
         plist_t p = mapping_plist();
-        write_plist(path, p, binary);
+        mft_must_write_plist(path, p, binary);
         plist_free(p);
         mf_report *r = scan_home(home, 0);
         assert_int_equal(r->nsources, 1);
@@ -418,7 +317,7 @@ static void test_mapping_xml_and_binary(void **state)
         check_mapping(r, 0);
         assert_no_secrets(r);
         mf_report_free(r);
-        rm_rf(home);
+        mft_rm_tree(home);
         free(path);
         free(home);
     }
@@ -427,25 +326,25 @@ static void test_mapping_xml_and_binary(void **state)
 static void test_version_folder_order(void **state)
 {
     (void)state;
-    char *home = make_home();
+    char *home = mft_must_scratch("mf-accounts-plist");
     /* Created out of order; V10 binary, the others XML; non-numeric folders ignored. */
     static const char *const dirs[] = {"V10", "V2", "V9", "V3beta", "v4", "V", "VX1"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         char rel[128];
         snprintf(rel, sizeof(rel), "Library/Mail/%s/MailData/Accounts.plist", dirs[i]);
-        char *path = home_path(home, rel);
+        char *path = mft_join(home, rel);
         char host[64];
         snprintf(host, sizeof(host), "%s.example.com", dirs[i]);
         plist_t da = plist_new_array();
         plist_array_append_item(da, smtp(host, "u"));
         plist_t p = accounts_file(da, NULL);
-        write_plist(path, p, strcmp(dirs[i], "V10") == 0);
+        mft_must_write_plist(path, p, strcmp(dirs[i], "V10") == 0);
         plist_free(p);
         free(path);
     }
     /* A V folder without Accounts.plist (Mail 10.11+) adds nothing. */
-    char *v5 = home_path(home, "Library/Mail/V5/MailData");
-    mkdir_p(v5);
+    char *v5 = mft_join(home, "Library/Mail/V5/MailData");
+    mft_must_mkdirs(v5);
     free(v5);
 
     mf_report *r = scan_home(home, 0);
@@ -460,7 +359,7 @@ static void test_version_folder_order(void **state)
     for (size_t i = 0; i < r->nsources; i++)
         assert_int_equal(r->sources[i].status, MF_SRC_OK);
     mf_report_free(r);
-    rm_rf(home);
+    mft_rm_tree(home);
     free(home);
 }
 
@@ -468,18 +367,18 @@ static void test_version_folder_order(void **state)
 static void test_link_within_file(void **state)
 {
     (void)state;
-    char *home = make_home();
-    char *p2 = home_path(home, "Library/Mail/V2/MailData/Accounts.plist");
-    char *p3 = home_path(home, "Library/Mail/V3/MailData/Accounts.plist");
+    char *home = mft_must_scratch("mf-accounts-plist");
+    char *p2 = mft_join(home, "Library/Mail/V2/MailData/Accounts.plist");
+    char *p3 = mft_join(home, "Library/Mail/V3/MailData/Accounts.plist");
     plist_t da = plist_new_array();
     plist_array_append_item(da, smtp("smtp.example.com", "alice"));
     plist_t f2 = accounts_file(da, NULL);
-    write_plist(p2, f2, false);
+    mft_must_write_plist(p2, f2, false);
     plist_t ma = plist_new_array();
     plist_array_append_item(ma,
                             account("IMAPAccount", "imap.example.com", "smtp.example.com:alice"));
     plist_t f3 = accounts_file(NULL, ma);
-    write_plist(p3, f3, true);
+    mft_must_write_plist(p3, f3, true);
     plist_free(f2);
     plist_free(f3);
     mf_report *r = scan_home(home, 0);
@@ -489,7 +388,7 @@ static void test_link_within_file(void **state)
     assert_true(has_flag(r->accounts[0].flags, MF_FLAG_DANGLING));
     assert_true(has_flag(r->servers[0].flags, MF_FLAG_UNUSED));
     mf_report_free(r);
-    rm_rf(home);
+    mft_rm_tree(home);
     free(p2);
     free(p3);
     free(home);
@@ -498,30 +397,30 @@ static void test_link_within_file(void **state)
 static void test_broken_files_do_not_stop_others(void **state)
 {
     (void)state;
-    char *home = make_home();
+    char *home = mft_must_scratch("mf-accounts-plist");
     /* V2: truncated binary. V3: wrong root type. V4: a folder. V5: good. V6: too large. */
     plist_t p = mapping_plist();
     char *d = NULL;
     uint32_t n = 0;
     plist_to_bin(p, &d, &n);
-    char *v2 = home_path(home, "Library/Mail/V2/MailData/Accounts.plist");
-    write_bytes(v2, d, 200); /* the start of a binary plist: no trailer */
+    char *v2 = mft_join(home, "Library/Mail/V2/MailData/Accounts.plist");
+    mft_must_write(v2, d, 200); /* the start of a binary plist: no trailer */
     plist_to_bin_free(d);
-    char *v3 = home_path(home, "Library/Mail/V3/MailData/Accounts.plist");
+    char *v3 = mft_join(home, "Library/Mail/V3/MailData/Accounts.plist");
     plist_t arr = plist_new_array();
     plist_array_append_item(arr, smtp("x.example.com", "x"));
-    write_plist(v3, arr, false);
+    mft_must_write_plist(v3, arr, false);
     plist_free(arr);
-    char *v4 = home_path(home, "Library/Mail/V4/MailData/Accounts.plist");
-    mkdir_p(v4);
-    char *v5 = home_path(home, "Library/Mail/V5/MailData/Accounts.plist");
+    char *v4 = mft_join(home, "Library/Mail/V4/MailData/Accounts.plist");
+    mft_must_mkdirs(v4);
+    char *v5 = mft_join(home, "Library/Mail/V5/MailData/Accounts.plist");
     plist_t da = plist_new_array();
     plist_array_append_item(da, smtp("good.example.com", "g"));
     plist_t small = accounts_file(da, NULL);
-    size_t small_len = write_plist(v5, small, false);
+    size_t small_len = mft_must_write_plist(v5, small, false);
     plist_free(small);
-    char *v6 = home_path(home, "Library/Mail/V6/MailData/Accounts.plist");
-    size_t big_len = write_plist(v6, p, false);
+    char *v6 = mft_join(home, "Library/Mail/V6/MailData/Accounts.plist");
+    size_t big_len = mft_must_write_plist(v6, p, false);
     plist_free(p);
     assert_true(big_len > small_len);
 
@@ -542,7 +441,7 @@ static void test_broken_files_do_not_stop_others(void **state)
     assert_int_equal(r->servers[0].source, 3);
     assert_no_secrets(r);
     mf_report_free(r);
-    rm_rf(home);
+    mft_rm_tree(home);
     free(v2);
     free(v3);
     free(v4);
@@ -601,12 +500,12 @@ static void test_wrong_types_inside(void **state)
 static void test_mail_prefs(void **state)
 {
     (void)state;
-    char *home = make_home();
-    char *prefs = home_path(home, "Library/Preferences/com.apple.mail.plist");
+    char *home = mft_must_scratch("mf-accounts-plist");
+    char *prefs = mft_join(home, "Library/Preferences/com.apple.mail.plist");
     /* Ordinary preferences: no record. */
     plist_t p = plist_new_dict();
     set_str(p, "NSUserKeyEquivalents", "x");
-    write_plist(prefs, p, true);
+    mft_must_write_plist(prefs, p, true);
     plist_free(p);
     mf_report *r = scan_home(home, 0);
     assert_int_equal(r->nsources, 0);
@@ -615,7 +514,7 @@ static void test_mail_prefs(void **state)
     /* Old Mail: the arrays live here. */
     p = mapping_plist();
     set_str(p, "SomeOtherPreference", "x");
-    write_plist(prefs, p, true);
+    mft_must_write_plist(prefs, p, true);
     plist_free(p);
     r = scan_home(home, 0);
     assert_int_equal(r->nsources, 1);
@@ -626,13 +525,13 @@ static void test_mail_prefs(void **state)
     mf_report_free(r);
 
     /* Corrupt: recorded, since we cannot tell whether it held accounts. */
-    write_bytes(prefs, "bplist00garbage", 15);
+    mft_must_write(prefs, "bplist00garbage", 15);
     r = scan_home(home, 0);
     assert_int_equal(r->nsources, 1);
     assert_int_equal(r->sources[0].status, MF_SRC_MALFORMED);
     mf_report_free(r);
 
-    rm_rf(home);
+    mft_rm_tree(home);
     free(prefs);
     free(home);
 }
@@ -640,17 +539,17 @@ static void test_mail_prefs(void **state)
 static void test_nothing_found(void **state)
 {
     (void)state;
-    char *home = make_home();
+    char *home = mft_must_scratch("mf-accounts-plist");
     mf_report *r = scan_home(home, 0);
     assert_int_equal(r->nsources, 0);
     mf_report_free(r);
     /* A Mail folder with only non-version folders. */
-    char *m = home_path(home, "Library/Mail/Bundles");
-    mkdir_p(m);
+    char *m = mft_join(home, "Library/Mail/Bundles");
+    mft_must_mkdirs(m);
     r = scan_home(home, 0);
     assert_int_equal(r->nsources, 0);
     mf_report_free(r);
-    rm_rf(home);
+    mft_rm_tree(home);
     free(m);
     free(home);
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "report.h"
+#include "testsupport.h"
 #include "report_json.h"
 #include "source.h"
 
@@ -39,42 +40,6 @@ typedef struct fx {
     char db[400];
 } fx;
 
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[1024];
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static void mkdir_p(const char *path)
-{
-    char buf[512];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(buf, 0700);
-            *p = '/';
-        }
-    mkdir(buf, 0700);
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof(*f));
@@ -85,8 +50,8 @@ static int setup(void **state)
     snprintf(f->accdir, sizeof(f->accdir), "%s/Library/Accounts", f->home);
     snprintf(f->tmpdir, sizeof(f->tmpdir), "%s/tmp", f->root);
     snprintf(f->db, sizeof(f->db), "%s/Accounts4.sqlite", f->accdir);
-    mkdir_p(f->accdir);
-    mkdir_p(f->tmpdir);
+    mft_must_mkdirs(f->accdir);
+    mft_must_mkdirs(f->tmpdir);
     setenv("TMPDIR", f->tmpdir, 1);
     *state = f;
     return 0;
@@ -95,7 +60,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fx *f = *state;
-    rm_rf(f->root);
+    mft_rm_tree(f->root);
     free(f);
     return 0;
 }
@@ -538,13 +503,13 @@ static void test_nothing_found(void **state)
     mf_report *r = scan(f); /* empty Accounts folder */
     assert_int_equal(r->nsources, 0);
     mf_report_free(r);
-    rm_rf(f->accdir);
+    mft_rm_tree(f->accdir);
     mf_report *r2 = mf_report_new();
     mf_home h = {.user = "alice", .path = f->home};
     assert_int_equal(mf_source_accounts_sqlite.scan(r2, &h, NULL), MF_OK);
     assert_int_equal(r2->nsources, 0);
     mf_report_free(r2);
-    mkdir_p(f->accdir);
+    mft_must_mkdirs(f->accdir);
 }
 
 static void test_basic_imap_smtp(void **state)

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "report.h"
+#include "testsupport.h"
 #include "report_json.h"
 #include "source.h"
 #include "source_plist.h"
@@ -22,79 +23,6 @@
 #define REL "Library/Application Support/MailMate/Submission.plist"
 
 /* ---------------------------------------------------------------- fixture helpers */
-
-static void mkdir_p(const char *path)
-{
-    char buf[1024];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            (void)mkdir(buf, 0700);
-            *p = '/';
-        }
-    (void)mkdir(buf, 0700);
-}
-
-static void write_bytes(const char *path, const char *data, size_t len)
-{
-    char dir[1024];
-    snprintf(dir, sizeof(dir), "%s", path);
-    *strrchr(dir, '/') = '\0';
-    mkdir_p(dir);
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-static size_t write_plist(const char *path, plist_t p, bool binary)
-{
-    char *d = NULL;
-    uint32_t n = 0;
-    if (binary)
-        plist_to_bin(p, &d, &n);
-    else
-        plist_to_xml(p, &d, &n);
-    assert_non_null(d);
-    write_bytes(path, d, n);
-    if (binary)
-        plist_to_bin_free(d);
-    else
-        plist_to_xml_free(d);
-    return n;
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[2048];
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static char *make_home(void)
-{
-    char tmpl[] = "/tmp/mf-mailmate-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return strdup(d);
-}
 
 static char *sub_path(const char *home)
 {
@@ -115,24 +43,11 @@ static mf_report *scan_home(const char *home, size_t cap)
     return r;
 }
 
+static const char *const SECRETS[] = {"pw-in-url-secret", "sekrit-value", "pass%3Aword"};
+
 static void assert_no_secrets(mf_report *r)
 {
-    if (!r->host.id) {
-        r->host.id = strdup("test-host");
-        r->host.hostname = strdup("test-host");
-    }
-    char *json = mf_report_encode(r, 1);
-    assert_non_null(json);
-    static const char *const secrets[] = {"pw-in-url-secret", "sekrit-value", "pass%3Aword"};
-    for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
-        if (strstr(json, secrets[i]))
-            fail_msg("secret \"%s\" leaked into the report", secrets[i]);
-    mf_report *back = NULL;
-    mf_error err;
-    if (mf_report_decode(&back, json, strlen(json), &err) != MF_OK)
-        fail_msg("the report does not decode: %s: %s", err.field, err.text);
-    mf_report_free(back);
-    free(json);
+    mft_must_be_clean(r, SECRETS, sizeof(SECRETS) / sizeof(SECRETS[0]));
 }
 
 static plist_t entry(const char *url, plist_t port)
@@ -251,10 +166,10 @@ static void test_scan(void **state)
 {
     (void)state;
     for (int binary = 0; binary <= 1; binary++) {
-        char *home = make_home();
+        char *home = mft_must_scratch("mf-mailmate");
         char *path = sub_path(home);
         plist_t p = sample();
-        write_plist(path, p, binary);
+        mft_must_write_plist(path, p, binary);
         plist_free(p);
         mf_report *r = scan_home(home, 0);
         assert_int_equal(r->nsources, 1);
@@ -316,7 +231,7 @@ static void test_scan(void **state)
         assert_int_equal(r->accounts[1].emails.n, 0); /* "bob" is not an address */
         assert_no_secrets(r);
         mf_report_free(r);
-        rm_rf(home);
+        mft_rm_tree(home);
         free(path);
         free(home);
     }
@@ -325,7 +240,7 @@ static void test_scan(void **state)
 static void test_bad_files(void **state)
 {
     (void)state;
-    char *home = make_home();
+    char *home = mft_must_scratch("mf-mailmate");
     char *path = sub_path(home);
 
     /* Nothing there: no record. */
@@ -334,26 +249,26 @@ static void test_bad_files(void **state)
     mf_report_free(r);
 
     /* A folder where the file should be. */
-    mkdir_p(path);
+    mft_must_mkdirs(path);
     r = scan_home(home, 0);
     assert_int_equal(r->nsources, 1);
     assert_int_equal(r->sources[0].status, MF_SRC_UNREADABLE);
     mf_report_free(r);
-    rm_rf(path);
+    mft_rm_tree(path);
 
     /* Truncated XML. */
     plist_t p = sample();
     char *x = NULL;
     uint32_t n = 0;
     plist_to_xml(p, &x, &n);
-    write_bytes(path, x, n / 2);
+    mft_must_write(path, x, n / 2);
     r = scan_home(home, 0);
     assert_int_equal(r->sources[0].status, MF_SRC_MALFORMED);
     assert_int_equal(r->nservers, 0);
     mf_report_free(r);
 
     /* Too large. */
-    write_bytes(path, x, n);
+    mft_must_write(path, x, n);
     r = scan_home(home, n - 1);
     assert_int_equal(r->sources[0].status, MF_SRC_TOO_LARGE);
     mf_report_free(r);
@@ -362,7 +277,7 @@ static void test_bad_files(void **state)
 
     /* Root of the wrong type; smtpServers of the wrong type; no smtpServers. */
     p = plist_new_array();
-    write_plist(path, p, true);
+    mft_must_write_plist(path, p, true);
     plist_free(p);
     r = scan_home(home, 0);
     assert_int_equal(r->sources[0].status, MF_SRC_MALFORMED);
@@ -370,7 +285,7 @@ static void test_bad_files(void **state)
     mf_report_free(r);
 
     p = submission(plist_new_dict());
-    write_plist(path, p, false);
+    mft_must_write_plist(path, p, false);
     plist_free(p);
     r = scan_home(home, 0);
     assert_int_equal(r->sources[0].status, MF_SRC_MALFORMED);
@@ -378,7 +293,7 @@ static void test_bad_files(void **state)
     mf_report_free(r);
 
     p = plist_new_dict();
-    write_plist(path, p, false);
+    mft_must_write_plist(path, p, false);
     plist_free(p);
     r = scan_home(home, 0);
     assert_int_equal(r->nsources, 1);
@@ -386,7 +301,7 @@ static void test_bad_files(void **state)
     assert_int_equal(r->nservers, 0);
     mf_report_free(r);
 
-    rm_rf(home);
+    mft_rm_tree(home);
     free(path);
     free(home);
 }

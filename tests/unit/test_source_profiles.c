@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include "report.h"
+#include "testsupport.h"
 #include "report_json.h"
 #include "source.h"
 #include "source_plist.h"
@@ -30,53 +31,6 @@ static const char *const SECRETS[] = {"profile-outgoing-secret", "profile-incomi
 
 /* ---------------------------------------------------------------- fixture helpers */
 
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-static void rm_rf(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char sub[2048];
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            rm_rf(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/mf-profiles-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static char *join(const char *dir, const char *name)
-{
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static void set_str(plist_t d, const char *k, const char *v)
 {
     plist_dict_set_item(d, k, plist_new_string(v));
@@ -84,40 +38,14 @@ static void set_str(plist_t d, const char *k, const char *v)
 
 static char *to_bytes(plist_t p, bool binary, size_t *len)
 {
-    char *d = NULL;
-    uint32_t n = 0;
-    if (binary)
-        plist_to_bin(p, &d, &n);
-    else
-        plist_to_xml(p, &d, &n);
-    assert_non_null(d);
-    char *copy = malloc(n);
-    memcpy(copy, d, n);
-    if (binary)
-        plist_to_bin_free(d);
-    else
-        plist_to_xml_free(d);
-    *len = n;
-    return copy;
+    char *b = mft_plist_bytes(p, binary, len);
+    assert_non_null(b);
+    return b;
 }
 
 static void assert_no_secrets(mf_report *r)
 {
-    if (!r->host.id) {
-        r->host.id = strdup("test-host");
-        r->host.hostname = strdup("test-host");
-    }
-    char *json = mf_report_encode(r, 1);
-    assert_non_null(json);
-    for (size_t i = 0; i < sizeof(SECRETS) / sizeof(SECRETS[0]); i++)
-        if (strstr(json, SECRETS[i]))
-            fail_msg("secret \"%s\" leaked into the report", SECRETS[i]);
-    mf_report *back = NULL;
-    mf_error err;
-    if (mf_report_decode(&back, json, strlen(json), &err) != MF_OK)
-        fail_msg("the report does not decode: %s: %s", err.field, err.text);
-    mf_report_free(back);
-    free(json);
+    mft_must_be_clean(r, SECRETS, sizeof(SECRETS) / sizeof(SECRETS[0]));
 }
 
 static char *find_bytes(char *hay, size_t hlen, const char *needle)
@@ -596,7 +524,7 @@ static void test_other_shapes(void **state)
 static void test_scan_dir(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = mft_must_scratch("mf-profiles");
     signer s = make_signer();
     plist_t p = sample_profile();
     size_t plen, slen;
@@ -604,20 +532,20 @@ static void test_scan_dir(void **state)
     char *signed_der = cms_sign(&s, plain, plen, OUT_DER, false, &slen);
     plist_free(p);
 
-    char *b = join(dir, "b.mobileconfig");
-    char *a = join(dir, "a.mobileconfig");
-    char *c = join(dir, "c.txt");
-    char *d = join(dir, "d.MOBILECONFIG");
-    char *e = join(dir, "e.mobileconfig");
-    char *h = join(dir, ".hidden.mobileconfig");
-    char *z = join(dir, "z.mobileconfig");
-    write_bytes(b, signed_der, slen);
-    write_bytes(a, plain, plen);
-    write_bytes(c, plain, plen);
-    write_bytes(d, "garbage!", 8);
+    char *b = mft_join(dir, "b.mobileconfig");
+    char *a = mft_join(dir, "a.mobileconfig");
+    char *c = mft_join(dir, "c.txt");
+    char *d = mft_join(dir, "d.MOBILECONFIG");
+    char *e = mft_join(dir, "e.mobileconfig");
+    char *h = mft_join(dir, ".hidden.mobileconfig");
+    char *z = mft_join(dir, "z.mobileconfig");
+    mft_must_write(b, signed_der, slen);
+    mft_must_write(a, plain, plen);
+    mft_must_write(c, plain, plen);
+    mft_must_write(d, "garbage!", 8);
     assert_int_equal(mkdir(e, 0700), 0);
-    write_bytes(h, plain, plen);
-    write_bytes(z, plain, plen);
+    mft_must_write(h, plain, plen);
+    mft_must_write(z, plain, plen);
 
     mf_report *r = mf_report_new();
     mf_scan_opts o = {.file_cap = plen + 1}; /* the signed one is larger: too-large */
@@ -656,7 +584,7 @@ static void test_scan_dir(void **state)
     mf_report_free(r);
 
     /* A folder that does not exist, and a file where the folder should be. */
-    char *missing = join(dir, "nope");
+    char *missing = mft_join(dir, "nope");
     r = mf_report_new();
     assert_int_equal(mf_profiles_scan_dir(r, missing, NULL), MF_OK);
     assert_int_equal(mf_profiles_scan_dir(r, a, NULL), MF_OK);
@@ -669,14 +597,14 @@ static void test_scan_dir(void **state)
     mf_report_free(r);
 
     /* An empty folder adds nothing. */
-    char *empty = join(dir, "empty");
+    char *empty = mft_join(dir, "empty");
     assert_int_equal(mkdir(empty, 0700), 0);
     r = mf_report_new();
     assert_int_equal(mf_profiles_scan_dir(r, empty, NULL), MF_OK);
     assert_int_equal(r->nsources, 0);
     mf_report_free(r);
 
-    rm_rf(dir);
+    mft_rm_tree(dir);
     free(empty);
     free(missing);
     free(a);

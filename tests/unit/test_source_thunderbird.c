@@ -11,6 +11,7 @@
 
 #include "fileio.h"
 #include "report.h"
+#include "testsupport.h"
 #include "report_json.h"
 #include "source.h"
 #include "util.h"
@@ -33,18 +34,8 @@ typedef struct fixture {
 
 static void mkdirs(const char *path)
 {
-    char buf[4096];
-    assert_true(mf_strlcpy(buf, path, sizeof(buf)) < sizeof(buf));
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-            fail_msg("mkdir %s: %s", buf, strerror(errno));
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-        fail_msg("mkdir %s: %s", buf, strerror(errno));
+    if (mft_mkdirs(path) != 0)
+        fail_msg("mkdir %s: %s", path, strerror(errno));
 }
 
 /* Write text to home/rel, creating folders. */
@@ -89,35 +80,10 @@ static int setup(void **state)
     return 0;
 }
 
-/* Remove path and everything below it, without following symlinks. */
-static void rm_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char *sub = mf_path_join(path, e->d_name);
-            if (sub)
-                rm_tree(sub);
-            free(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
-
 static int teardown(void **state)
 {
     fixture *f = *state;
-    rm_tree(f->root);
+    mft_rm_tree(f->root);
     free(f->home);
     mf_report_free(f->r);
     free(f);
