@@ -16,6 +16,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdalign.h>
@@ -28,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DEFAULT_BATCH 500
+#define DEFAULT_BATCH 1000
 /* Leftovers in tmp/ older than this are from receivers that died mid-write. */
 #define TMP_MAX_AGE_S (24 * 3600)
 
@@ -41,6 +42,10 @@ typedef struct ingest {
     size_t in_batch;    /* reports added in the open batch */
     size_t batch_items; /* reports added or found stored in the open batch */
     bool batch_open;
+    /* read buffer reused from report to report (a fresh 4 KiB malloc after freeing a
+     * report's small blocks made malloc consolidate its free lists every time) */
+    char *rbuf;
+    size_t rcap;
     /* counters */
     size_t seen, added, duplicates, quarantined, failed;
     size_t moved; /* spool entries finished (moved to done/ or removed) */
@@ -253,6 +258,44 @@ static void refuse(ingest *in, const char *name, const char *path, const char *r
     }
 }
 
+/* Read the regular file open on fd, of size bytes by fstat, into in's read buffer
+ * (*out, NUL-terminated, valid until the next call). One read() normally: a short read
+ * of a regular file is its end, and spool entries are complete before `receive`
+ * renames them into place. false when it does not go exactly so; the caller then reads
+ * the file the general way. */
+static bool read_whole(ingest *in, int fd, size_t size, char **out, size_t *len)
+{
+    if (in->rcap < size + 2) {
+        size_t cap = size + 2 > 64 * (size_t)1024 ? size + 2 : 64 * (size_t)1024;
+        char *p = malloc(cap);
+        if (!p)
+            return false;
+        free(in->rbuf);
+        in->rbuf = p;
+        in->rcap = cap;
+    }
+    char *data = in->rbuf;
+    size_t n = 0;
+    for (;;) {
+        ssize_t got = read(fd, data + n, size + 1 - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return false;
+        n += (size_t)got;
+        if (got == 0 || n == size) {
+            if (n != size) /* the file shrank meanwhile */
+                return false;
+            data[n] = '\0';
+            *out = data;
+            *len = n;
+            return true;
+        }
+        if (n > size) /* it grew */
+            return false;
+    }
+}
+
 /* Ingest one file. Returns MF_OK unless the store itself failed (then the ingest must
  * stop); problems with the file are handled here. */
 static mf_code ingest_one(ingest *in, const char *name, const char *path, mf_error *err)
@@ -263,14 +306,28 @@ static mf_code ingest_one(ingest *in, const char *name, const char *path, mf_err
     mf_report *r = NULL;
     mf_code rc = MF_OK;
     char reason[MF_ERROR_TEXT_MAX + MF_ERROR_FIELD_MAX + 128];
+    int fd = -1;
+    struct stat fst;
+    bool borrowed = false; /* data is in->rbuf */
     in->seen++;
     if (in->spool) {
         if (!mf_spool_name_is_report(name, want_id)) {
             refuse(in, name, path, "the file name is not <report_id>.json (lower-case UUID)");
             goto out;
         }
+        /* One open and one fstat, then (below) one read: the usual spool entry is a
+         * regular file of a few kilobytes. Anything unusual (a symlink, a folder, an
+         * error) takes the general path, which words the reason. */
+        fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+        if (fd >= 0 && (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) ||
+                        fst.st_size > MF_REPORT_MAX_BYTES)) {
+            close(fd);
+            fd = -1;
+        }
         struct stat st;
-        if (lstat(path, &st) != 0) {
+        if (fd >= 0) {
+            /* a regular file */
+        } else if (lstat(path, &st) != 0) {
             if (errno == ENOENT) { /* moved by someone else meanwhile */
                 in->seen--;
                 goto out;
@@ -280,31 +337,35 @@ static mf_code ingest_one(ingest *in, const char *name, const char *path, mf_err
             goto out;
         }
         /* Already stored (a crash between a commit and the moves, or a report sent
-         * twice): nothing to parse, just finish the move after this batch. */
+         * twice): nothing to parse, just finish the move after this batch. Looked up
+         * inside the batch's transaction, so that mf_store_add need not look again. */
         bool have = false;
-        if ((rc = mf_store_has(&have, in->store, want_id, err)) != MF_OK)
+        if ((rc = ensure_batch(in, err)) != MF_OK ||
+            (rc = mf_store_has(&have, in->store, want_id, err)) != MF_OK)
             goto out;
         if (have) {
             in->duplicates++;
             in->batch_items++;
-            if ((rc = ensure_batch(in, err)) != MF_OK)
-                goto out;
             if (mf_strv_push(&in->pending, name) != MF_OK)
                 rc = mf_error_set(err, MF_ERR_NOMEM, "out of memory");
             goto out;
         }
     }
-    mf_error ferr;
-    mf_error_clear(&ferr);
-    mf_code frc = mf_file_read(path, MF_REPORT_MAX_BYTES, &data, &len, &ferr);
-    if (frc == MF_ERR_NOTFOUND && in->spool) {
-        in->seen--;
-        goto out;
-    }
-    if (frc != MF_OK) {
-        snprintf(reason, sizeof(reason), "cannot read: %s", ferr.text);
-        refuse(in, name, path, reason);
-        goto out;
+    if (fd >= 0 && read_whole(in, fd, (size_t)fst.st_size, &data, &len)) {
+        borrowed = true;
+    } else {
+        mf_error ferr;
+        mf_error_clear(&ferr);
+        mf_code frc = mf_file_read(path, MF_REPORT_MAX_BYTES, &data, &len, &ferr);
+        if (frc == MF_ERR_NOTFOUND && in->spool) {
+            in->seen--;
+            goto out;
+        }
+        if (frc != MF_OK) {
+            snprintf(reason, sizeof(reason), "cannot read: %s", ferr.text);
+            refuse(in, name, path, reason);
+            goto out;
+        }
     }
     mf_error derr;
     mf_error_clear(&derr);
@@ -346,8 +407,11 @@ static mf_code ingest_one(ingest *in, const char *name, const char *path, mf_err
     if (in->spool && mf_strv_push(&in->pending, name) != MF_OK)
         rc = mf_error_set(err, MF_ERR_NOMEM, "out of memory");
 out:
+    if (fd >= 0)
+        close(fd);
     mf_report_free(r);
-    free(data);
+    if (!borrowed)
+        free(data);
     if (rc == MF_OK && in->batch_open && in->batch_items >= in->batch_max)
         rc = flush_batch(in, err);
     show_progress(in, false);
@@ -526,6 +590,7 @@ int mf_cmd_ingest(int argc, char **argv)
         status = MF_COLLECTOR_EXIT_FAILURE;
 out:
     mf_strv_free(&in.pending);
+    free(in.rbuf);
     mf_spool_close(in.spool);
     mf_store_close(in.store);
     arena_reset(true);

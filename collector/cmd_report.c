@@ -57,9 +57,10 @@ static void help(FILE *f)
             "  -h, --help          this help\n"
             "\n"
             "Exit status (docs/exit-codes.md): 0 compliant, 100 a rule at or above\n"
-            "--fail-on failed, 101 nothing failed but some could not be evaluated, 1 runtime\n"
-            "error (the store, the policy, the waivers or a stored report could not be\n"
-            "read), 2 usage error.\n");
+            "--fail-on failed, 101 nothing at or above --fail-on failed but a rule at or\n"
+            "above it could not be evaluated (error), 1 runtime error (the store, the\n"
+            "policy, the waivers or a stored report could not be read; wins over 100 and\n"
+            "101), 2 usage error.\n");
 }
 
 typedef struct run {
@@ -216,9 +217,19 @@ int mf_cmd_report(int argc, char **argv)
         src = mf_store_latest(st, on_latest, &x, &x.err);
     if (src == MF_OK && x.rc == MF_OK)
         src = mf_eval_pool_finish(x.pool, &x.err);
-    if (src == MF_OK && x.rc == MF_OK && (x.fleet || cli.html_path))
+    /* The store's inventory and probe history are whole-history queries (the inventory is
+     * seconds on 100,000 hosts): run each only when a fact the policy reads depends on it
+     * (every fact for --dump-facts), and the inventory also for the HTML report. */
+    bool want_seen = false, want_probes = false;
+    if (x.fleet)
+        mf_fleet_history_needs(cli.dump ? NULL : &cli.policy->mask, &want_seen, &want_probes);
+    if (x.fleet)
+        mf_log_info("store history: server inventory %s, probe history %s",
+                    want_seen || cli.html_path ? "read" : "not needed",
+                    want_probes ? "read" : "not needed");
+    if (src == MF_OK && x.rc == MF_OK && (want_seen || cli.html_path))
         src = mf_store_servers(st, on_server, &x, &x.err);
-    if (src == MF_OK && x.rc == MF_OK && x.fleet) {
+    if (src == MF_OK && x.rc == MF_OK && want_probes) {
         src = mf_store_probe_history(st, on_probes, &x, &x.err);
         if (src == MF_ERR_UNSUPPORTED) {
             /* Another backend: failing_days then counts from the latest reports only. */

@@ -208,6 +208,14 @@ mf_code mf_fleet_add_seen(mf_fleet *f, const char *hostname, int port, const cha
  * whole history (mf_store_probe_history); ignored for servers no latest report has. */
 mf_code mf_fleet_add_probes(mf_fleet *f, const char *hostname, int port, int64_t first_probed,
                             int64_t last_ok, mf_error *err);
+/* Which of the longer-history feeds the facts in mask depend on (mask NULL: every fact):
+ * *seen when some fact takes its value from mf_fleet_add_seen (first/last seen and the
+ * days since), *probes when some fact does from mf_fleet_add_probes (failing_days).
+ * `report` runs the store's whole-history queries only when these say so; every other
+ * fleet-server fact comes from the latest reports alone. Kept next to mf_fleet_facts so
+ * that a new fact reading the history is listed here too (test_policy_facts checks
+ * every fact of the catalogue against both feeds). */
+void mf_fleet_history_needs(const mf_fact_mask *mask, bool *seen, bool *probes);
 /* Add everything src aggregated to dst (src is left as it is). Used to combine the
  * aggregators of parallel workers, each of which saw different hosts. */
 mf_code mf_fleet_merge(mf_fleet *dst, const mf_fleet *src, mf_error *err);

@@ -91,6 +91,9 @@ mf_code mf_results_add(mf_results *rs, const mf_result *r, mf_error *err);
 /* Record an input: a report evaluated, or one that could not be (file and message are
  * copied; at most 1000 messages are kept, all are counted). */
 void mf_results_input_ok(mf_results *rs);
+/* Whether some sink receives every result (so their texts are needed). Sinks are added
+ * before evaluation starts. */
+bool mf_results_writes_each(const mf_results *rs);
 void mf_results_input_skipped(mf_results *rs); /* an older report of a host */
 void mf_results_input_error(mf_results *rs, const char *file, const char *message);
 /* A free-form warning shown in the output (copied; at most 100 kept). */
@@ -133,6 +136,9 @@ void mf_results_print_summary(const mf_results *rs, FILE *f);
 typedef struct mf_eval_opts {
     int64_t as_of;
     FILE *dump_facts; /* when set, every entity's facts are written as JSON lines */
+    /* pass and notapplicable results carry no message or entity (they are counted but
+     * nothing writes them); mf_eval_pool_new sets it when the results have no sink */
+    bool quiet_passes;
 } mf_eval_opts;
 
 /* Evaluate every rule of scope server, account, probe and host on report r (its host's
@@ -169,6 +175,13 @@ typedef struct mf_eval_pool_opts {
                          * are freed by the worker) */
     mf_eval_pool_fn on_report;
     void *ctx;
+    /* Optional, without keep_report: keep_whole (on a worker, any time) says whether a
+     * report just decoded should stay whole rather than be cut to its head; when it
+     * did, take_whole (on the caller's thread, in order, right after on_report for the
+     * same report) gets it and owns it from then on (keeps it or mf_report_free's it).
+     * `check` keeps reports this way so that it need not decode them twice. */
+    bool (*keep_whole)(void *ctx);
+    void (*take_whole)(void *ctx, size_t seq, mf_report *r);
 } mf_eval_pool_opts;
 
 /* The default number of worker threads: the online CPUs, at most 8. */
@@ -184,6 +197,10 @@ mf_code mf_eval_pool_submit(mf_eval_pool *pool, const char *json, size_t len, co
                             mf_error *err);
 mf_code mf_eval_pool_submit_owned(mf_eval_pool *pool, char *data, size_t len, const char *label,
                                   mf_error *err);
+/* Queue a report decoded earlier (taken: freed in every case), as if its document had
+ * been submitted: the workers do not decode it again. */
+mf_code mf_eval_pool_submit_report(mf_eval_pool *pool, mf_report *r, const char *label,
+                                   mf_error *err);
 /* Wait for every queued report, hand on their results, stop the workers and merge their
  * fleet facts into the caller's fleet. */
 mf_code mf_eval_pool_finish(mf_eval_pool *pool, mf_error *err);

@@ -1,6 +1,7 @@
 #include "report_json.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -536,8 +537,14 @@ static mf_code dec_probe(dec *d, json_t *o, mf_probe *p)
         char saved[MF_ERROR_FIELD_MAX];
         push_path(d, "phases", (size_t)-1, saved, sizeof(saved));
         for (int i = 0; i < MF_PHASE__COUNT; i++) {
+            /* "<phase>_ms", built by hand: this runs for every phase of every probe */
             char key[32];
-            snprintf(key, sizeof(key), "%s_ms", mf_phase_name((mf_phase)i));
+            const char *name = mf_phase_name((mf_phase)i);
+            size_t n = strlen(name);
+            if (n > sizeof(key) - 4)
+                n = sizeof(key) - 4;
+            memcpy(key, name, n);
+            memcpy(key + n, "_ms", 4);
             if ((rc = get_int(d, ph, key, 0, 0, 86400000LL, &p->phase_ms[i], NULL)))
                 return rc;
         }
@@ -843,6 +850,29 @@ static void fast_ws(fastp *f)
 static bool fast_str(fastp *f, const char **out, size_t *outlen)
 {
     const unsigned char *s = f->p;
+    /* Eight bytes at a time while none of them is special (a quote, a backslash, a
+     * control character, a byte over 0x7f); the loop below finds which one is. Per
+     * byte, with its top bit cleared: x + 0x7f reaches the top bit unless x is zero,
+     * x + 0x60 unless x is below 0x20. No carry crosses a byte, so the lowest top bit
+     * set marks the first special byte. */
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7fu, top = 0x8080808080808080u;
+    const uint64_t ones = 0x0101010101010101u;
+    while (f->end - s >= 8) {
+        uint64_t v;
+        memcpy(&v, s, 8);
+        uint64_t q = v ^ (ones * '"'), b = v ^ (ones * '\\');
+        uint64_t ctl = ~((v & low7) + ones * 0x60);
+        uint64_t isq = ~(((q & low7) + low7) | q);
+        uint64_t isb = ~(((b & low7) + low7) | b);
+        uint64_t hit = (ctl | isq | isb | v) & top;
+        if (hit) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            s += __builtin_ctzll(hit) / 8; /* exact per byte: the first special one */
+#endif
+            break;
+        }
+        s += 8;
+    }
     while (s < f->end && *s != '"' && *s != '\\' && *s >= 0x20 && *s < 0x80)
         s++;
     if (s >= f->end || (*s != '"' && *s != '\\'))
@@ -895,8 +925,17 @@ static bool fast_str(fastp *f, const char **out, size_t *outlen)
 
 static json_t *fast_value(fastp *f, int depth);
 
+/* Keys of the object being read, for the repeated-key check: comparing a new key with
+ * the few before it is cheaper than a hash lookup in the object. Keys that had escapes
+ * (copied, not in the input) or objects past FAST_KEYS keys use json_object_getn. */
+#define FAST_KEYS 24
+
 static json_t *fast_object(fastp *f, int depth)
 {
+    const char *keys[FAST_KEYS];
+    size_t keylens[FAST_KEYS];
+    size_t nkeys = 0;
+    bool linear = true; /* every key so far is in keys[] */
     json_t *o = json_object();
     if (!o)
         return NULL;
@@ -928,7 +967,18 @@ static json_t *fast_object(fastp *f, int depth)
                 k = kheap;
             }
         }
-        bool ok = json_object_getn(o, k, klen) == NULL; /* a repeated key: Jansson's call */
+        /* A repeated key: Jansson's call. */
+        bool in_input = !kheap && k != kbuf;
+        bool ok = true;
+        if (linear && in_input && nkeys < FAST_KEYS) {
+            for (size_t i = 0; ok && i < nkeys; i++)
+                ok = keylens[i] != klen || memcmp(keys[i], k, klen) != 0;
+            keys[nkeys] = k;
+            keylens[nkeys++] = klen;
+        } else {
+            linear = false;
+            ok = json_object_getn(o, k, klen) == NULL;
+        }
         if (ok) {
             fast_ws(f);
             ok = f->p < f->end && *f->p == ':';

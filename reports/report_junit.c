@@ -14,6 +14,16 @@
  *     </testsuite>
  *   </testsuites>
  *
+ * Size: at 100,000 Macs this file holds millions of testcases, so it carries each fact
+ * once where a reader sees it. No indentation, one line per testcase (and per suite-level
+ * element). A failure's body has the evidence (GitLab shows only the body; Jenkins also
+ * the message attribute, so the evidence is in both), the rule, since when it fails and
+ * what to do; not the entity (that is the testcase's name) and, grouped by host, not the
+ * host (that is the suite, with its id among the properties).
+ *
+ * Every value the model hands over is clean already (reports.c), so it is escaped but
+ * not cleaned again; texts built here from such values are never cut inside a character.
+ *
  * Grouped by host (the default) each host's suite is written as soon as the host is
  * complete. Grouped by rule, every testcase is written to an unlinked temporary file as
  * it comes, with an index entry (rule, offset, length) of 24 bytes, and the suites are
@@ -46,6 +56,12 @@ typedef struct junit {
     mf_buf body;
 } junit;
 
+/* A line break between elements (the file has no other indentation). */
+static void nl(mf_xw *x)
+{
+    mf_xw_raw(x, "\n", 1);
+}
+
 static void junit_free(void *impl)
 {
     junit *j = impl;
@@ -69,7 +85,7 @@ static mf_code junit_begin(mf_rpt_writer *w, mf_error *err)
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     w->impl = j;
     mf_buf_init(&j->body, MF_RPT_BODY_MAX);
-    if ((rc = mf_xw_open(&j->x, w->f, true, err)) != MF_OK)
+    if ((rc = mf_xw_open(&j->x, w->f, false, err)) != MF_OK)
         return rc;
     if (w->opts.junit_group == MF_RPT_GROUP_RULE) {
         if ((rc = mf_rpt_tmpfile(&j->frag, w, err)) != MF_OK)
@@ -81,17 +97,49 @@ static mf_code junit_begin(mf_rpt_writer *w, mf_error *err)
     }
     mf_xw_decl(j->x);
     mf_xw_start(j->x, "testsuites");
+    nl(j->x);
     return MF_OK;
 }
 
+/* value: clean (a model string, or text built here from clean parts). */
 static void property(mf_xw *x, const char *name, const char *value)
 {
     if (mf_str_empty(value))
         return;
     mf_xw_start(x, "property");
-    mf_xw_attr(x, "name", name);
-    mf_xw_attr(x, "value", value);
+    mf_xw_attr_clean(x, "name", name);
+    mf_xw_attr_clean(x, "value", value);
     mf_xw_end_empty(x);
+    nl(x);
+}
+
+/* An attribute with a count, without printf (it runs several times per suite). */
+static void attr_count(mf_xw *x, const char *name, size_t n)
+{
+    char buf[24];
+    char *p = buf + sizeof(buf) - 1;
+    *p = '\0';
+    do {
+        *--p = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    mf_xw_attr_clean(x, name, p);
+}
+
+/* Join clean parts into out (outsz must hold them all: nothing is cut, so the result is
+ * clean too). */
+static const char *join(char *out, size_t outsz, const char *const *parts, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(parts[i]);
+        if (o + l >= outsz)
+            l = 0; /* cannot happen: callers size out for capped values */
+        memcpy(out + o, parts[i], l);
+        o += l;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 /* Append "label: value\n", cutting value at the buffer's cap (at a character
@@ -130,9 +178,10 @@ static const char *body_text(junit *j, const mf_rpt_writer *w, const mf_rpt_host
         r->message ? r->message : "(no message)");
     mf_buf_appendf(b, "Rule: %s (%s)%s%s\n", rule->id, mf_rpt_severity_name(rule->severity),
                    rule->title ? " " : "", rule->title ? rule->title : "");
-    if (g->id)
+    /* Grouped by rule the suite is the rule, so the body says which Mac (by host the
+     * suite does, with the id among its properties). */
+    if (g->id && w->opts.junit_group == MF_RPT_GROUP_RULE)
         mf_buf_appendf(b, "Host: %s (id %s)\n", g->hostname ? g->hostname : "-", g->id);
-    put(b, "Entity", r->entity);
     if (r->state == MF_RPT_FAIL && r->first_failed > 0) {
         mf_rpt_time_date(r->first_failed, date, sizeof(date));
         mf_buf_appendf(b, "Failing since: %s\n", date);
@@ -153,9 +202,6 @@ static const char *body_text(junit *j, const mf_rpt_writer *w, const mf_rpt_host
         if (rule->remediation_admin)
             put(b, "For administrators", rule->remediation_admin);
     }
-    if (r->state == MF_RPT_ERROR)
-        mf_buf_append_str(b, "The rule could not be evaluated: a fact it needs is unknown (for "
-                             "example a probe or a source failed).\n");
     for (size_t i = 0; i < rule->nreferences; i++)
         mf_buf_appendf(b, "Reference: %s\n", rule->references[i] ? rule->references[i] : "");
     return b->data ? b->data : "";
@@ -166,6 +212,10 @@ static void short_message(char *out, size_t outsz, const mf_rpt_rule *rule, cons
     const char *m = !mf_str_empty(r->message) ? r->message : rule->title ? rule->title : rule->id;
     mf_xml_clean(out, outsz - 4, m);
 }
+
+/* Room for a skipped message: a prefix, a clean value (at most MF_RPT_TEXT_MAX bytes plus
+ * an ellipsis), " (expires ", a clean date (at most 35 bytes) and ")". */
+#define SKIP_MESSAGE_MAX (2 * MF_RPT_TEXT_MAX + 128)
 
 static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g,
                      const mf_rpt_result *r)
@@ -181,6 +231,7 @@ static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_ho
     memcpy(classname, g->label, ll);
     classname[ll] = '.';
     memcpy(classname + ll + 1, rule->id, rl + 1);
+    char skip[SKIP_MESSAGE_MAX];
     mf_xw_start(x, "testcase");
     mf_xw_attr_clean(x, "classname", classname);
     mf_xw_attr_clean(x, "name", r->entity);
@@ -191,37 +242,43 @@ static void testcase(junit *j, mf_xw *x, const mf_rpt_writer *w, const mf_rpt_ho
     case MF_RPT_FAIL:
         short_message(msg, sizeof(msg), rule, r);
         mf_xw_start(x, "failure");
-        mf_xw_attr(x, "type", mf_rpt_severity_name(rule->severity));
-        mf_xw_attr(x, "message", msg);
+        mf_xw_attr_clean(x, "type", mf_rpt_severity_name(rule->severity));
+        mf_xw_attr_clean(x, "message", msg);
         mf_xw_text_clean(x, body_text(j, w, g, r));
         mf_xw_end(x);
         break;
     case MF_RPT_ERROR:
         short_message(msg, sizeof(msg), rule, r);
         mf_xw_start(x, "error");
-        mf_xw_attr(x, "type", "error");
-        mf_xw_attr(x, "message", msg);
+        mf_xw_attr_clean(x, "type", "error");
+        mf_xw_attr_clean(x, "message", msg);
         mf_xw_text_clean(x, body_text(j, w, g, r));
         mf_xw_end(x);
         break;
     case MF_RPT_NOTAPPLICABLE:
         mf_xw_start(x, "skipped");
         /* The policy engine's messages may already say so. */
-        if (r->message && mf_str_has_prefix(r->message, "not applicable: "))
+        if (r->message && mf_str_has_prefix(r->message, "not applicable: ")) {
             mf_xw_attr_clean(x, "message", r->message);
-        else
-            mf_xw_attrf(x, "message", "not applicable: %s",
-                        r->message ? r->message : "the rule does not apply");
+        } else {
+            const char *parts[] = {"not applicable: ",
+                                   r->message ? r->message : "the rule does not apply"};
+            mf_xw_attr_clean(x, "message", join(skip, sizeof(skip), parts, 2));
+        }
         mf_xw_end_empty(x);
         break;
-    case MF_RPT_WAIVED:
+    case MF_RPT_WAIVED: {
+        const char *parts[] = {
+            "waived: ",   r->waiver_justification ? r->waiver_justification : "no justification",
+            " (expires ", r->waiver_expires ? r->waiver_expires : "never",
+            ")",
+        };
         mf_xw_start(x, "skipped");
-        mf_xw_attrf(x, "message", "waived: %s (expires %s)",
-                    r->waiver_justification ? r->waiver_justification : "no justification",
-                    r->waiver_expires ? r->waiver_expires : "never");
+        mf_xw_attr_clean(x, "message", join(skip, sizeof(skip), parts, 5));
         mf_xw_text_clean(x, body_text(j, w, g, r));
         mf_xw_end(x);
         break;
+    }
     default:
         break;
     }
@@ -237,25 +294,31 @@ static void suite_start(mf_xw *x, const char *name, size_t id, const char *packa
         tests += counts[s];
     mf_rpt_time_local(when, ts, sizeof(ts));
     mf_xw_start(x, "testsuite");
-    mf_xw_attr(x, "name", name);
-    mf_xw_attrf(x, "id", "%zu", id);
-    mf_xw_attr(x, "package", package);
-    mf_xw_attr(x, "hostname", hostname);
-    mf_xw_attr(x, "timestamp", ts[0] ? ts : "1970-01-01T00:00:00");
-    mf_xw_attrf(x, "tests", "%zu", tests);
-    mf_xw_attrf(x, "failures", "%zu", counts[MF_RPT_FAIL]);
-    mf_xw_attrf(x, "errors", "%zu", counts[MF_RPT_ERROR]);
-    mf_xw_attrf(x, "skipped", "%zu", counts[MF_RPT_WAIVED] + counts[MF_RPT_NOTAPPLICABLE]);
-    mf_xw_attr(x, "time", "0");
+    mf_xw_attr_clean(x, "name", name);
+    attr_count(x, "id", id);
+    mf_xw_attr_clean(x, "package", package);
+    mf_xw_attr_clean(x, "hostname", hostname);
+    mf_xw_attr_clean(x, "timestamp", ts[0] ? ts : "1970-01-01T00:00:00");
+    attr_count(x, "tests", tests);
+    attr_count(x, "failures", counts[MF_RPT_FAIL]);
+    attr_count(x, "errors", counts[MF_RPT_ERROR]);
+    attr_count(x, "skipped", counts[MF_RPT_WAIVED] + counts[MF_RPT_NOTAPPLICABLE]);
+    mf_xw_attr_clean(x, "time", "0");
+    nl(x);
+    mf_xw_start(x, "properties");
+    nl(x);
 }
 
 static void suite_end(mf_xw *x)
 {
     mf_xw_start(x, "system-out");
     mf_xw_end_empty(x);
+    nl(x);
     mf_xw_start(x, "system-err");
     mf_xw_end_empty(x);
+    nl(x);
     mf_xw_end(x);
+    nl(x);
 }
 
 static void package_name(const mf_rpt_writer *w, char *out, size_t outsz)
@@ -295,7 +358,6 @@ static mf_code junit_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error 
     mf_xw *x = j->x;
     suite_start(x, g->label, j->suites++, package, g->label,
                 g->collected_at ? g->collected_at : w->run.generated_at, counts);
-    mf_xw_start(x, "properties");
     char when[32];
     property(x, "host_id", g->id);
     property(x, "hostname", g->hostname);
@@ -314,9 +376,12 @@ static mf_code junit_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error 
         snprintf(n, sizeof(n), "%zu", g->dropped);
         property(x, "results_not_written", n);
     }
-    mf_xw_end_empty(x);
-    for (size_t i = 0; i < g->n; i++)
+    mf_xw_end(x); /* properties */
+    nl(x);
+    for (size_t i = 0; i < g->n; i++) {
         testcase(j, x, w, g, &g->results[i]);
+        nl(x);
+    }
     suite_end(x);
     return mf_xw_failed(x) ? mf_error_set(err, MF_ERR_IO, "cannot write %s", w->path) : MF_OK;
 }
@@ -351,7 +416,6 @@ static mf_code junit_end(mf_rpt_writer *w, mf_error *err)
             const mf_rpt_rule *rule = &w->rules[r];
             suite_start(x, rule->id, j->suites++, package, "fleet", w->run.generated_at,
                         &j->rule_state[r * MF_RPT__STATES]);
-            mf_xw_start(x, "properties");
             property(x, "rule", rule->id);
             property(x, "title", rule->title);
             property(x, "severity", mf_rpt_severity_name(rule->severity));
@@ -359,7 +423,8 @@ static mf_code junit_end(mf_rpt_writer *w, mf_error *err)
             property(x, "timezone", "UTC");
             property(x, "policy", w->run.policy_id);
             property(x, "policy_version", w->run.policy_version);
-            mf_xw_end_empty(x);
+            mf_xw_end(x); /* properties */
+            nl(x);
             /* Entries of rule r are order[k .. start[r]) after the shifting above. */
             for (; k < start[r]; k++) {
                 const frag_ref *f = &j->refs[order[k]];

@@ -265,10 +265,31 @@ void mf_xw_attr_clean(mf_xw *x, const char *name, const char *value)
             "attribute");
 }
 
+/* Text that is clean already, escaped here rather than by xmlTextWriterWriteString: that
+ * allocates a copy per call and also escapes '"', which text content does not need (the
+ * JUnit bodies quote every value, and are most of a large file). '&', '<' and '>' become
+ * entities (so "]]>" stays harmless) and CR a character reference, as libxml2 does; the
+ * result goes through xmlTextWriterWriteRawLen, which closes a pending start tag first,
+ * as WriteString would. */
 void mf_xw_text_clean(mf_xw *x, const char *text)
 {
-    if (!x->failed && text && *text)
-        XW_CALL(x, xmlTextWriterWriteString(x->w, BAD_CAST text), "text");
+    if (x->failed || !text || !*text)
+        return;
+    const char *p = text;
+    for (;;) {
+        /* A run of plain bytes is written as it is, straight from text. */
+        size_t run = strcspn(p, "&<>\r");
+        if (run > INT32_MAX)
+            run = INT32_MAX; /* cannot happen: bodies are capped at MF_RPT_BODY_MAX */
+        if (run)
+            XW_CALL(x, xmlTextWriterWriteRawLen(x->w, BAD_CAST p, (int)run), "text");
+        p += run;
+        if (*p == '\0' || x->failed)
+            return;
+        const char *ent = *p == '&' ? "&amp;" : *p == '<' ? "&lt;" : *p == '>' ? "&gt;" : "&#13;";
+        XW_CALL(x, xmlTextWriterWriteRaw(x->w, BAD_CAST ent), "text");
+        p++;
+    }
 }
 
 void mf_xw_attrf(mf_xw *x, const char *name, const char *fmt, ...)

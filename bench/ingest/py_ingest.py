@@ -9,7 +9,9 @@ with mailfleet-collector first, so the schema is the same): for every
 DIR/<report_id>.json it reads and parses the document, skips a report_id already
 stored, upserts the host, inserts the report with its document and its source,
 server, account and probe rows, updates first/last seen per (host, server) and the
-host's latest report, commits every N reports and only then moves the files to done/.
+host's latest report, commits every N reports (1000, as the C ingest) and only then
+moves the files to done/. It sets the same SQLite options as the C ingest (WAL,
+synchronous = FULL, a 64 MiB page cache, a checkpoint every 4096 pages).
 Broken files go to quarantine/ with a .reason file.
 
 What it does not do is the C ingest's strict validation (types, enum words, ids,
@@ -114,7 +116,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--db", required=True)
     ap.add_argument("--spool", required=True)
-    ap.add_argument("--batch", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=1000)
     ap.add_argument("--validate", help="JSON Schema file (needs python3-jsonschema)")
     a = ap.parse_args()
     validator = None
@@ -126,6 +128,10 @@ def main():
     con = sqlite3.connect(a.db, isolation_level=None)
     con.execute("PRAGMA journal_mode = WAL")
     con.execute("PRAGMA synchronous = FULL")
+    # The C ingest's connection settings (collector/store_sqlite.c), so that both use
+    # SQLite alike; the page size (16 KiB) comes with the store, which C created.
+    con.execute("PRAGMA cache_size = -65536")
+    con.execute("PRAGMA wal_autocheckpoint = 4096")
     done = os.path.join(a.spool, "done")
     quarantine = os.path.join(a.spool, "quarantine")
     os.makedirs(done, exist_ok=True)

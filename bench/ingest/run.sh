@@ -5,7 +5,7 @@
 #   MF_BENCH_REPORTS=20000 bash bench/ingest/run.sh
 #
 # 1. fleetgen writes N realistic reports (N/5 Macs x 5 runs) in the spool layout;
-# 2. `mailfleet-collector ingest` stores them (fresh store, batches of 500): wall time,
+# 2. `mailfleet-collector ingest` stores them (fresh store, batches of 1000): wall time,
 #    CPU time (user + sys: "one core"), peak RSS; again for N/10 reports, to show that
 #    memory does not grow with the count; and once more over the same spool refilled,
 #    where every report is a duplicate;
@@ -13,7 +13,14 @@
 #    same work into the same schema; with --validate also against docs/report.schema.json
 #    (python3-jsonschema) on N/10 reports, since the C ingest validates strictly;
 # 4. receive through a real sshd: 1,000 reports from 10 ssh clients at once (needs root
-#    and openssh-server; skipped otherwise).
+#    and openssh-server; skipped otherwise);
+# 5. with MF_BENCH_PROFILE=1 (and `perf`), both ingests once more on N/10 reports under
+#    `perf record`, and where their CPU time goes (perf_split.py): SQLite, the rest of
+#    user space, the rest of the kernel.
+#
+# Before each measured ingest the spool's files are read once (cat > /dev/null), so that
+# every run starts with them in the page cache, as after `receive` wrote them; otherwise
+# whichever ingest ran first would pay the disk reads for the others.
 #
 # Run by hand, never as a timed test. Environment: MF_BUILD (build folder, default
 # build-bench, configured Release), MF_BENCH_DIR (work folder, default
@@ -68,11 +75,13 @@ find "$work/reports" -name '*.json' | sort | sed -n "1,$(( count / 10 ))p" |
   xargs -r ln -t "$work/small"
 small=$(find "$work/small" -name '*.json' | wc -l)
 
-# A spool holding hard links to the generated files (ingest moves them away).
+# A spool holding hard links to the generated files (ingest moves them away), read once
+# so that it is in the page cache.
 fresh_spool() {
   rm -rf "$1"
   mkdir -p "$1"
   find "$2" -maxdepth 1 -name '*.json' -print0 | xargs -0 -r ln -t "$1"
+  find "$1" -maxdepth 1 -name '*.json' -print0 | xargs -0 -r cat >/dev/null
 }
 
 # measure LABEL REPORTS CMD...: one line "label: reports, wall s, cpu s, rate, rss".
@@ -130,6 +139,18 @@ if [[ $(id -u) -eq 0 && -x /usr/sbin/sshd ]]; then
     --work "$work/sshd1" --agents 1 --count 1000 | tee -a "$results"
 else
   echo "receive via sshd: skipped (needs root and /usr/sbin/sshd)" | tee -a "$results"
+fi
+if [[ -n "${MF_BENCH_PROFILE:-}" ]] && command -v perf >/dev/null; then
+  echo "== where the time goes (perf record, N/10)"
+  fresh_spool "$work/spool-small" "$work/small"
+  perf record -q -g -o "$work/c.perf" "$collector" ingest -q --no-progress \
+    --db "$work/c-prof.sqlite" --spool "$work/spool-small" >/dev/null 2>&1
+  $py "$here/perf_split.py" "C ingest" "$work/c.perf" | tee -a "$results"
+  fresh_spool "$work/spool-small" "$work/small"
+  "$collector" ingest -q --db "$work/py-prof.sqlite" --keep-days 36500
+  perf record -q -g -o "$work/py.perf" $py "$here/py_ingest.py" --db "$work/py-prof.sqlite" \
+    --spool "$work/spool-small" >/dev/null 2>&1
+  $py "$here/perf_split.py" "Python ingest" "$work/py.perf" | tee -a "$results"
 fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$results"
 echo "== results in $results"

@@ -11,7 +11,9 @@
 #    the store: wall time, CPU time (user + sys), peak RSS; with the default worker
 #    threads and with --jobs 1; without and with --json (every result written);
 # 3. `mailfleet-collector check` does the same from the report files (CI mode: two
-#    passes over N files);
+#    passes over N files; pass 1 keeps the decoded reports of up to 64 MiB of documents
+#    for pass 2, which reads the rest again), and once more with MF_CHECK_KEEP_BYTES=0
+#    (every latest report read and decoded twice, as before);
 # 4. bench/policy/sql_peer.py runs the same rules as SQL queries over the same store, the
 #    way osquery/Fleet policies work (one query per rule, a verdict row per entity), and
 #    compares its counts with the engine's.
@@ -111,6 +113,8 @@ echo "results file: $(du -m "$work/both.json" | cut -f1) MB" | tee -a "$results"
 echo "== check (report files)"
 measure "check bench-both (files, 2 passes)" "$collector" check "$work/reports" \
   --policy "$work/policies/bench-both.json" --as-of "$as_of" -q
+MF_CHECK_KEEP_BYTES=0 measure "check bench-both, nothing kept" "$collector" check \
+  "$work/reports" --policy "$work/policies/bench-both.json" --as-of "$as_of" -q
 
 echo "== SQL peer (same rules as queries)"
 as_of_epoch=$(date -u -d "$as_of" +%s)

@@ -21,7 +21,9 @@
 #
 # Run by hand, never as a timed test. Environment: MF_BUILD (build folder, default
 # build-bench-reports, configured Release), MF_BENCH_DIR (work folder, default
-# /tmp/mf-bench-reports, emptied first), MF_BENCH_HOSTS (number of Macs).
+# /tmp/mf-bench-reports, emptied first), MF_BENCH_HOSTS (number of Macs), MF_BENCH_PEER=0
+# (leave out step 3, about five minutes). Every line ends with the load average (1 min)
+# when the command finished: on a shared machine wall times mean little without it.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -56,8 +58,10 @@ measure() {
     if [[ $rc -ne 100 ]]; then echo "$label: FAILED ($rc)"; tail -5 "$work/err"; return 1; fi; }
   # (GNU time puts "Command exited with non-zero status N" before the line when N != 0.)
   read -r wall user sys rss < <(tail -n 1 "$work/t")
-  awk -v l="$label" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" 'BEGIN {
-    printf "%s: wall %.1f s, cpu %.1f s, peak RSS %.0f MB\n", l, w, u + s, r / 1024 }' |
+  local load
+  load=$(cut -d' ' -f1 /proc/loadavg)
+  awk -v l="$label" -v w="$wall" -v u="$user" -v s="$sys" -v r="$rss" -v la="$load" 'BEGIN {
+    printf "%s: wall %.1f s, cpu %.1f s, peak RSS %.0f MB (load %s)\n", l, w, u + s, r / 1024, la }' |
     tee -a "$results"
 }
 
@@ -99,6 +103,9 @@ measure "the same, second run (history known)" "$collector" report \
   --json "$work/h.json" --csv "$work/h.csv" --history "$work/history.db" -q
 rm -f "$work/j.json" "$work/h.xml" "$work/h.json" "$work/h.csv"
 
+if [[ ${MF_BENCH_PEER:-1} == 0 ]]; then
+  echo "== 3. peer: left out (MF_BENCH_PEER=0)" | tee -a "$results"
+else
 echo "== 3. peer: python3-junitparser writing the same JUnit ($(( n / 10 )) Macs)"
 # junitparser holds the whole document in memory (and json.load the whole results file):
 # a tenth of the fleet, evaluated by `check` from fresh report files.
@@ -117,6 +124,7 @@ else
   echo "junitparser: skipped (apt-get install python3-junitparser)" | tee -a "$results"
 fi
 rm -rf "$work/sub" "$work/sub2.json"
+fi
 
 echo "== 4. the HTML in headless Chromium"
 if [[ -x /usr/bin/chromium ]]; then

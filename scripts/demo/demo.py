@@ -328,6 +328,8 @@ class Demo:
 
     def run(self):
         if os.path.exists(self.out):
+            # Thousands of small files: seconds on a busy disk, so say so.
+            say("removing the previous run's output in %s" % self.out)
             shutil.rmtree(self.out)
         os.makedirs(self.work)
         for tool in (self.agent, self.collector):

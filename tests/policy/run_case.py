@@ -25,7 +25,12 @@ case.json:
                  evaluating)
       "waivers": [{"index", "status", "waived", "would_have_waived"}]
       "inputs":  {"reports": n, "skipped_older": n, "failed": n}
+      "dump":    [{"scope", "entity" (substring), "facts": {"root.member": value}}]: the run
+                 also writes --dump-facts, and some line of that scope and entity has
+                 these values (null: known to be null)
       "policy", "waivers_file": override the case's for this run
+      "env":     extra environment variables (MF_CHECK_KEEP_BYTES: "0" makes check read
+                 every latest report again in pass 2 instead of keeping it decoded)
   }]
 
 Needs MF_COLLECTOR (the built mailfleet-collector); exits 77 (skipped) without it.
@@ -71,6 +76,9 @@ def check_run(case_dir, tmp, case, run, command, reports, waivers):
     if not os.path.exists(policy_path):
         policy_path = os.path.join(SOURCE_DIR, "policies", policy)
     cmd = [exe, command, "--policy", policy_path, "--json", out_json] + args
+    out_dump = os.path.join(tmp, "facts-%s.jsonl" % command)
+    if run.get("dump"):
+        cmd += ["--dump-facts", out_dump]
     if "waivers_file" in run:
         waivers = os.path.join(case_dir, run["waivers_file"])
     if waivers:
@@ -85,7 +93,9 @@ def check_run(case_dir, tmp, case, run, command, reports, waivers):
             if p.returncode != 0:
                 raise Failed("ingest failed: %s" % p.stderr)
         cmd += ["--db", db]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    env = dict(os.environ)
+    env.update(run.get("env", {}))
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     where = "%s %s" % (command, " ".join(args))
     if "exit" in run and p.returncode != run["exit"]:
         raise Failed("%s: exit %d, expected %d\nstdout:\n%s\nstderr:\n%s" %
@@ -141,6 +151,22 @@ def check_run(case_dir, tmp, case, run, command, reports, waivers):
         full = {st: want.get(st, 0) for st in STATES}
         if got != full:
             raise Failed("%s: rule %s counts %s, expected %s" % (where, rid, got, full))
+    if run.get("dump"):
+        with open(out_dump) as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+        for d in run["dump"]:
+            hits = [x for x in lines if x["scope"] == d["scope"]
+                    and d.get("entity", "") in x["entity"]]
+            if not hits:
+                raise Failed("%s: no dumped facts for %s" % (where, d))
+            for path, want in d["facts"].items():
+                root, member = path.split(".", 1)
+                for x in hits:
+                    obj = x["facts"].get(root) or {}
+                    if member not in obj or obj[member] != want:
+                        raise Failed("%s: dumped %s of %s is %r, expected %r" %
+                                     (where, path, x["entity"], obj.get(member, "(unknown)"),
+                                      want))
     for w in run.get("waivers", []):
         entry = res["waivers"]["entries"][w["index"]]
         for k, v in w.items():

@@ -7,10 +7,15 @@
                         paths are exactly the facts the documentation lists; and (with
                         MF_COLLECTOR) the collector loads every documentation example.
   validate.py coverage  every rule of the shipped policies has a case in cases/ where it
-                        passes and one where it fails.
+                        passes and one where it fails, each under both `check` and
+                        `report`.
   validate.py parallel  (needs MF_COLLECTOR) check and report give the same results file,
                         byte for byte but the generation time, with 1 and with 4 worker
-                        threads, on a generated fleet with history.
+                        threads, on a generated fleet with history; and the same text
+                        summary with and without --json (passing results are only
+                        counted when nothing writes them one by one); and check gives
+                        the same results whether pass 2 evaluates the reports pass 1
+                        kept decoded, reads them all again, or some of each.
 """
 import glob
 import json
@@ -129,16 +134,21 @@ def coverage_mode():
         for r in json.load(open(path)).get("rules", []):
             rules[r["id"]] = os.path.basename(path)
     expect(len(rules) >= 20, "the shipped policies have their rules (%d)" % len(rules))
+    # (rule, state) -> the commands a case expects it under ("both" is check and report)
     seen = {}
     for case in sorted(glob.glob(os.path.join(HERE, "cases", "*", "case.json"))):
         c = json.load(open(case))
         for run in c.get("runs", []):
+            command = run.get("command", "check")
+            commands = ("check", "report") if command == "both" else (command,)
             for e in run.get("expect", []):
-                seen.setdefault(e["rule"], set()).add(e["state"])
+                seen.setdefault((e["rule"], e["state"]), set()).update(commands)
     for rid, where in sorted(rules.items()):
-        states = seen.get(rid, set())
-        expect("pass" in states, "rule %s (%s) has a passing case" % (rid, where))
-        expect("fail" in states, "rule %s (%s) has a failing case" % (rid, where))
+        for state in ("pass", "fail"):
+            for command in ("check", "report"):
+                expect(command in seen.get((rid, state), set()),
+                       "rule %s (%s) has a case where it gives %s under %s" %
+                       (rid, where, state, command))
 
 
 def parallel_mode():
@@ -162,11 +172,14 @@ def parallel_mode():
         files = sorted(glob.glob(os.path.join(reports, "*.json")))
         subprocess.run([exe, "ingest", "-q", "--db", db] + files, check=True)
 
-        def run(cmd, jobs):
+        def run(cmd, jobs, keep=None):
             out = os.path.join(tmp, "%s-%d.json" % (cmd[0], jobs))
+            env = dict(os.environ)
+            if keep is not None:
+                env["MF_CHECK_KEEP_BYTES"] = str(keep)
             p = subprocess.run([exe] + cmd + ["--policy", pol, "--as-of", "2026-11-20", "-q",
                                               "--jobs", str(jobs), "--json", out],
-                               capture_output=True, text=True)
+                               capture_output=True, text=True, env=env)
             expect(p.returncode in (0, 100, 101), "%s --jobs %d runs: %s" % (cmd[0], jobs, p.stderr))
             with open(out) as f:
                 doc = json.load(f)
@@ -177,6 +190,26 @@ def parallel_mode():
             one, four = run(cmd, 1), run(cmd, 4)
             expect(one == four, "%s: the same results with 1 and 4 threads" % cmd[0])
             expect(one["summary"]["total"] > 1000, "%s evaluated the fleet" % cmd[0])
+        # Without any per-result output, passing results are only counted (no texts are
+        # kept for them): the summary must be the same as with --json.
+        for cmd in (["check", reports], ["report", "--db", db]):
+            texts = []
+            for extra in ([], ["--json", os.path.join(tmp, "summary.json")]):
+                p = subprocess.run([exe] + cmd + ["--policy", pol, "--as-of", "2026-11-20",
+                                                  "--jobs", "2"] + extra,
+                                   capture_output=True, text=True)
+                expect(p.returncode in (0, 100, 101), "%s runs: %s" % (cmd[0], p.stderr))
+                texts.append(p.stdout)
+            expect(texts[0] == texts[1] and "RULE" in texts[0],
+                   "%s: the same summary with and without --json" % cmd[0])
+        # check keeps what pass 1 decoded for pass 2 up to a budget and reads the rest
+        # again: none kept, some kept, all kept give the same results.
+        full = run(["check", reports], 2)
+        for keep in (0, 200000):
+            for jobs in (1, 3):
+                expect(run(["check", reports], jobs, keep) == full,
+                       "check: the same results keeping %d bytes of reports (%d threads)" %
+                       (keep, jobs))
         c, r = run(["check", reports], 2), run(["report", "--db", db], 2)
         expect(c["rules"] == r["rules"] and c["summary"] == r["summary"],
                "check over the files and report over the store agree")

@@ -6,6 +6,8 @@
         page.console        # every console message and uncaught exception, as text
         page.requests       # every URL the page asked for besides itself
         page.timing         # {"dom_content_loaded_ms": …, "load_ms": …} from the page
+        page.scripts        # with open(..., debugger=True): the URL of every script the
+                            # page compiled (inline scripts and event handlers included)
         page.evaluate("document.title")
         page.screenshot("shot.png", width=1280, height=2400)
 
@@ -134,6 +136,7 @@ class Page:
         self.events = []
         self.console = []
         self.requests = []
+        self.scripts = []
         self.timing = {}
 
     def call(self, method, timeout=120, **params):
@@ -166,6 +169,8 @@ class Page:
         elif method == "Log.entryAdded":
             e = p.get("entry", {})
             self.console.append("log.%s: %s" % (e.get("level"), e.get("text")))
+        elif method == "Debugger.scriptParsed":
+            self.scripts.append(p.get("url", ""))
         elif method == "Network.requestWillBeSent":
             self.requests.append(p.get("request", {}).get("url", ""))
 
@@ -184,6 +189,16 @@ class Page:
         if "exceptionDetails" in r:
             raise CDPError("evaluate %r: %s" % (expr, r["exceptionDetails"]))
         return r.get("result", {}).get("value")
+
+    def print_pdf(self):
+        """The page printed by Chromium (print media, backgrounds on); PDF bytes."""
+        r = self.call("Page.printToPDF", timeout=300, printBackground=True,
+                      preferCSSPageSize=False)
+        return base64.b64decode(r["data"])
+
+    def media(self, kind):
+        """Emulate a CSS media type ("print", "screen", or "" for none)."""
+        self.call("Emulation.setEmulatedMedia", media=kind)
 
     def screenshot(self, path, width=1280, height=2000):
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
@@ -226,8 +241,11 @@ class Browser:
             raise CDPError("chromium did not start its DevTools endpoint")
         return self
 
-    def open(self, url, timeout=300):
-        """A new tab showing url; returns when its load event has fired."""
+    def open(self, url, timeout=300, scripts=True, debugger=False):
+        """A new tab showing url; returns when its load event has fired. scripts=False
+        opens it with JavaScript disabled; debugger=True records in page.scripts every
+        script V8 compiles for the page (an injected <script>, event handler or
+        javascript: URL that ran would be one of them)."""
         req = urllib.request.Request("http://127.0.0.1:%d/json/new?about:blank" % self.port,
                                      method="PUT")
         with urllib.request.urlopen(req, timeout=30) as r:
@@ -235,9 +253,20 @@ class Browser:
         page = Page(WebSocket(target["webSocketDebuggerUrl"], timeout=timeout))
         for domain in ("Page", "Runtime", "Log", "Network"):
             page.call(domain + ".enable")
+        if debugger:
+            page.call("Debugger.enable")
+        if not scripts:
+            page.call("Emulation.setScriptExecutionDisabled", value=True)
         page.requests.clear()
+        page.scripts.clear()
         page.call("Page.navigate", url=url)
         page.wait_event("Page.loadEventFired", timeout=timeout)
+        # What the page compiled by itself, before any evaluate() of the caller.
+        page.scripts = [u for u in page.scripts if u]
+        if not scripts:
+            page.timing = {}
+            page.requests = [u for u in page.requests if u != url]
+            return page
         nav = page.evaluate("JSON.stringify(performance.getEntriesByType('navigation')[0])")
         nav = json.loads(nav) if nav else {}
         page.timing = {

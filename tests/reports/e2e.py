@@ -108,8 +108,8 @@ def fleet_reports(out, n, tag):
 
 def check_reports(paths, results_json, check, validate_all, junit_counts, read_csv=None):
     """JUnit valid and agreeing with the results JSON; CSV rows = results."""
-    with open(results_json) as f:
-        res = json.load(f)
+    from run_reports_tests import validate_results_json
+    res = validate_results_json(results_json)
     s = res["summary"]
     hosts = {r["host"] for r in res["results"] if r.get("host")}
     fleet = any(not r.get("host") for r in res["results"])
@@ -155,6 +155,20 @@ def run(out, check, Skip, validate_all, junit_counts, need_chromium):
     check(p.returncode in (0, 100, 101), "check failed (%d): %s" % (p.returncode, p.stderr[-2000:]))
     res, exp = check_reports(paths, paths["json"], check, validate_all, junit_counts)
     check(res["summary"]["waived"] > 0, "the waiver with a payload waived nothing")
+    # --junit-group-by rule through the command line: one suite per rule of the policy
+    by_rule = os.path.join(out, "by-rule.xml")
+    p = subprocess.run([coll, "check", reports, "--policy",
+                        os.path.join(SRC, "policies", "approved-servers.example.json"),
+                        "--waivers", waivers, "--junit", by_rule, "--junit-group-by", "rule",
+                        "-q"], capture_output=True, text=True)
+    check(p.returncode in (0, 100, 101), "check --junit-group-by rule failed (%d): %s" %
+          (p.returncode, p.stderr[-2000:]))
+    validate_all(by_rule)
+    rexp = dict(exp, suites=len(res["rules"]))
+    junit_counts(by_rule, rexp, "rule")
+    texts = json.dumps(res["results"], ensure_ascii=False)
+    check("]]>" in texts and "<script>document.title='XSS-" in texts,
+          "the JSON lost the payloads instead of keeping them as text")
     for path in paths.values():
         data = open(path, "rb").read()
         check(b"\x01" not in data and b"\x1b" not in data, "control character in " + path)
@@ -166,10 +180,13 @@ def run(out, check, Skip, validate_all, junit_counts, need_chromium):
         f.write(re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*/>', "", html, count=1))
     with cdp.Browser() as b:
         for path in (paths["html"], nocsp):
-            page = b.open("file://" + path)
+            page = b.open("file://" + path, debugger=True)
             r = json.loads(page.evaluate(XSS_CHECKS))
             check(not r["bad"], "%s: %s" % (os.path.basename(path), r["bad"]))
             check(not page.console, "console: %s" % page.console)
+            own = [u for u in page.scripts if u]
+            check(own == ["file://" + path], "scripts compiled for %s: %s" %
+                  (os.path.basename(path), own))
             check(r["inert"] >= 10, "only %d payloads visible as text" % r["inert"])
             for field in ("hosts", "waivers"):
                 check("<script>document.title='XSS-" in r[field],

@@ -18,7 +18,10 @@
  *
  * Prints the expected counts as JSON on standard output:
  *   {"hosts": H, "suites": S, "tests": T, "failures": F, "errors": E, "skipped": K,
- *    "waived": W, "notapplicable": N, "passed": P, "payloads": X}
+ *    "waived": W, "notapplicable": N, "passed": P, "payloads": X, "stopped": S,
+ *    "hosts_failing_or_error": B}
+ *  (S: Macs whose last report is older than the stopped-reporting threshold; B: Macs with
+ *  at least one failed or errored result, i.e. not compliant.)
  */
 #include "reports.h"
 #include "util.h"
@@ -98,7 +101,7 @@ static void die(const char *what, const mf_error *err)
 }
 
 typedef struct counts {
-    size_t tests, fail, error, skipped, waived, na, pass, hosts, suites;
+    size_t tests, fail, error, skipped, waived, na, pass, hosts, suites, stopped, bad;
 } counts;
 
 int main(int argc, char **argv)
@@ -235,6 +238,8 @@ int main(int argc, char **argv)
         int nserv = migrated ? 3 : 1;
         k.hosts++;
         k.suites++;
+        k.stopped += h % 10 == 9;
+        const size_t bad_before = k.fail + k.error;
         for (int s = 0; s < nserv; s++) {
             const char *srv = servers[s == 0 ? 0 : 1 + (h + s) % 4];
             const char *user = users[(h + s) % 6];
@@ -302,7 +307,8 @@ int main(int argc, char **argv)
             .hostname = hostname,
             .entity = S("a1 %s@example-corp.com (imap, %s)", users[h % 6], users[h % 6]),
             .state = h % 5 == 0 ? MF_RPT_FAIL : MF_RPT_PASS,
-            .message = S("account.auth is \"password\"")};
+            .message = S("account.auth is \"password\""),
+            .first_failed = h % 5 == 0 ? now - 12 * 86400 : 0};
 #define ADD_ACCT(x) mf_rpt_add_result((x), &acct, &err)
         ALL(ADD_ACCT);
         mf_rpt_result hostres = {.rule = 4,
@@ -316,6 +322,7 @@ int main(int argc, char **argv)
         k.tests += 2;
         k.fail += acct.state == MF_RPT_FAIL;
         k.pass += 1 + (acct.state == MF_RPT_PASS);
+        k.bad += k.fail + k.error > bad_before;
     }
     /* Fleet-wide results: one per server. */
     if (hosts > 0)
@@ -403,8 +410,8 @@ int main(int argc, char **argv)
     size_t suites = opts.junit_group == MF_RPT_GROUP_RULE ? nrules : k.suites;
     printf("{\"hosts\": %zu, \"suites\": %zu, \"tests\": %zu, \"failures\": %zu, \"errors\": %zu, "
            "\"skipped\": %zu, \"waived\": %zu, \"notapplicable\": %zu, \"passed\": %zu, "
-           "\"payloads\": %zu}\n",
+           "\"payloads\": %zu, \"stopped\": %zu, \"hosts_failing_or_error\": %zu}\n",
            k.hosts, suites, k.tests, k.fail, k.error, k.waived + k.na, k.waived, k.na, k.pass,
-           g_kind == KIND_PLAIN ? (size_t)0 : g_payloads);
+           g_kind == KIND_PLAIN ? (size_t)0 : g_payloads, k.stopped, k.bad);
     return 0;
 }

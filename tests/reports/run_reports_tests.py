@@ -105,6 +105,42 @@ def validate_all(path):
               "mailfleet-junit.xsd only")
 
 
+RESULTS_SCHEMA = os.path.join(HERE, "results.schema.json")
+
+
+def validate_results_json(path):
+    """The results JSON against the project's schema for it (results.schema.json, the
+    machine-readable docs/results.md), and its counts against its own results."""
+    try:
+        import jsonschema
+    except ImportError:
+        raise Skip("python3-jsonschema is not installed")
+    with open(path, "rb") as f:
+        raw = f.read()
+    doc = json.loads(raw.decode("utf-8"))  # strict UTF-8, strict JSON
+    with open(RESULTS_SCHEMA) as f:
+        schema = json.load(f)
+    v = jsonschema.Draft202012Validator(schema)
+    errors = sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    check(not errors, "%s does not match results.schema.json: %s" %
+          (path, "; ".join("%s: %s" % ("/".join(map(str, e.absolute_path)), e.message[:300])
+                           for e in errors[:5])))
+    counts = {k: 0 for k in ("pass", "fail", "error", "notapplicable", "waived")}
+    per_rule = {}
+    for r in doc["results"]:
+        counts[r["state"]] += 1
+        c = per_rule.setdefault(r["rule"], {k: 0 for k in counts})
+        c[r["state"]] += 1
+    summary = doc["summary"]
+    check(all(summary[k] == counts[k] for k in counts) and summary["total"] == sum(counts.values()),
+          "summary %s does not add up to the results %s" % (summary, counts))
+    for rule in doc["rules"]:
+        check(rule["counts"] == per_rule.get(rule["id"], {k: 0 for k in counts}),
+              "rule %s counts %s, its results %s" % (rule["id"], rule["counts"],
+                                                     per_rule.get(rule["id"])))
+    return doc
+
+
 # --------------------------------------------------------------------------- JUnit
 
 def junit_counts(path, expected, group):
@@ -127,6 +163,8 @@ def junit_counts(path, expected, group):
             check(key not in seen, "duplicate testcase %r (GitLab would drop it)" % (key,))
             seen.add(key)
             check("." in case.classname, "classname %r is not HOST.RULE" % case.classname)
+            check(re.match(r"^\d+(\.\d+)?$", case._elem.get("time", "")),
+                  "time %r is not a plain decimal" % case._elem.get("time"))
             if group == "rule":
                 check(case.classname.endswith("." + suite.name),
                       "classname %r does not end with the suite's rule %r" %
@@ -152,6 +190,8 @@ def junit_counts(path, expected, group):
             totals[k] += n[k]
         check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$", suite.timestamp or ""),
               "timestamp %r has a zone or is missing" % suite.timestamp)
+        check(re.match(r"^\d+(\.\d+)?$", suite._elem.get("time", "")),
+              "suite time %r is not a plain decimal" % suite._elem.get("time"))
         props = {p.name: p.value for p in suite.properties()}
         check(props.get("timezone") == "UTC", "suite %s lacks the timezone property" % suite.name)
     check(suites == expected["suites"], "%d suites, expected %d" % (suites, expected["suites"]))
@@ -184,6 +224,36 @@ def case_junit_schema(out):
     # colliding host names get distinct suite names (host 1 and host 7 share one)
     names = [s.get("name") for s in root]
     check(len(names) == len(set(names)), "duplicate suite names: %s" % names)
+    # The schema is a real check: each of these breaks one rule of the dialect (or of the
+    # strict Ant / Jenkins schemas) and must be refused.
+    good = open(paths["junit"], encoding="utf-8").read()
+    mutations = {
+        "timestamp with a zone": (r'timestamp="([^"]+)"', r'timestamp="\1Z"'),
+        "time with an exponent": (r'<testcase ([^>]*)time="0"', r'<testcase \1time="1e3"'),
+        "time with a comma": (r'<testcase ([^>]*)time="0"', r'<testcase \1time="0,5"'),
+        "failure type not a severity": (r'<failure type="[a-z]+"', '<failure type="bad"'),
+        "skipped without the waived/n.a. wording": (r'<skipped message="[^"]*"',
+                                                    '<skipped message="skipped"'),
+        "system-err missing": (r"<system-err/>", ""),
+        "system-out not empty": (r"<system-out/>", "<system-out>x</system-out>"),
+        "properties missing": (r"<properties>.*?</properties>", ""),
+        "suite without package": (r' package="[^"]*"', ""),
+        "suite without id": (r' id="[^"]*"', ""),
+        "attribute on testsuites": (r"<testsuites>", '<testsuites tests="1">'),
+        "classname without a rule": (r'classname="([^".]+)\.[^"]*"', r'classname="\1"'),
+        "two results in one testcase": (r"(<failure [^>]*>)", r'<error type="error" message="x"/>\1'),
+    }
+    refused = 0
+    for what, (pat, rep) in mutations.items():
+        bad, n = re.subn(pat, rep, good, count=1, flags=re.S)
+        check(n == 1, "mutation %r found nothing to change" % what)
+        mutant = os.path.join(out, "mutant.xml")
+        with open(mutant, "w", encoding="utf-8") as f:
+            f.write(bad)
+        p = xmllint("--noout", "--nonet", "--schema", SCHEMA, mutant)
+        check(p.returncode != 0, "mailfleet-junit.xsd accepts a file with %s" % what)
+        refused += 1
+    print("junit: the schema refuses %d broken variants" % refused)
     print("junit: valid against mailfleet-junit.xsd%s, grouped by host and by rule" %
           (" and the shared schemas" if shared_schemas() else ""))
 
@@ -200,6 +270,42 @@ def case_junit_group_rule(out):
     t = junit_counts(paths["junit"], exp, "rule")
     check(exp["suites"] == 6, "one suite per rule expected")
     print("grouped by rule: %s" % t)
+
+
+def peak_rss_kb(args):
+    """Run args; return the child's peak RSS in KiB (its own, from wait4)."""
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    err = p.stderr.read().decode(errors="replace")
+    p.stderr.close()
+    check(p.returncode == 0, "%s failed: %s" % (args[0], err[-500:]))
+    return usage.ru_maxrss
+
+
+def case_junit_stream(out):
+    """The JUnit writer streams: grouped by host its memory does not grow with the fleet;
+    grouped by rule it grows by its index only (24 bytes per result, doubled when the
+    array grows). Peak RSS of rpt_fixture for a small and a 20 times larger fleet."""
+    if os.environ.get("MF_SANITIZE", "OFF").upper() in ("ON", "1", "TRUE", "YES"):
+        raise Skip("memory is not comparable under the sanitizers (quarantine, shadow)")
+    small, large = 2000, 40000
+    for group in ("host", "rule"):
+        rss = {}
+        for n in (small, large):
+            path = os.path.join(out, "s.xml")
+            rss[n] = peak_rss_kb([fixture_tool(), "--hosts", str(n), "--junit-group-by", group,
+                                  "--junit", path])
+            size = os.path.getsize(path)
+            os.unlink(path)
+        results = 9 * (large - small)
+        allowed = 8 * 1024 + (0 if group == "host" else 2 * 24 * results // 1024)
+        grew = rss[large] - rss[small]
+        check(grew <= allowed, "grouped by %s: peak RSS %d KiB for %d Macs, %d KiB for %d "
+              "(grew %d KiB, allowed %d)" % (group, rss[small], small, rss[large], large, grew,
+                                             allowed))
+        print("grouped by %s: peak RSS %d KiB for %d Macs, %d KiB for %d (file %d MB)" %
+              (group, rss[small], small, rss[large], large, size >> 20))
 
 
 # --------------------------------------------------------------------------- CSV
@@ -259,6 +365,16 @@ def case_wellformed(out, kind):
                 for b in (b"\x01", b"\x1b", b"\x7f", b"\xef\xbf\xbe"):
                     check(b not in data, "%r survived into %s" % (b, path))
         junit_counts(paths["junit"], exp, group)
+        # Round trip: what a reader gets back from a failure body is the value itself,
+        # markup characters, "]]>" and carriage returns included (a CR written as it is
+        # would come back as a line feed).
+        bodies = [f.text or "" for f in ET.parse(paths["junit"]).getroot().iter("failure")]
+        check(bodies, "no failure bodies")
+        want = {"xss": ["<script>document.title='XSS-", "]]>", "\"'&amp;</td>"],
+                "control": ["]]>", "\r\n\t=cmd|' /C calc'!A0"]}[kind]
+        for w in want:
+            check(all(w in b for b in bodies), "%r does not come back from every failure body"
+                  % w)
     print("%s: every format well-formed, JUnit valid, counts agree" % kind)
 
 
@@ -324,6 +440,46 @@ def case_html_structure(out):
     check(" ".join(totals) in " ".join(n.replace(",", "") for n in nums),
           "results table %s does not show %s" % (nums, totals))
     check(len(list(root.iter("{http://www.w3.org/2000/svg}svg"))) == 1, "no trend chart")
+
+    def text_of(el):
+        return " ".join(" ".join(el.itertext()).split())
+    # the run header: policy and version, when, the window of reports
+    header = text_of(body.find(XHTML + "header"))
+    for want in ("Policy", "baseline, version 2026.11", "Generated at", "Window of reports",
+                 "2026-11-30 10:00 UTC", " to "):
+        check(want in header, "the run header lacks %r: %s" % (want, header[:300]))
+    # the summary: hosts, compliant share, failing rules by severity, errors, waivers,
+    # hosts that stopped reporting (the fixture's Macs 1, 3, 4, 6 of every ten)
+    st = text_of(summary)
+    compliant = exp["hosts"] - exp["hosts_failing_or_error"]
+    share = "%.1f%%" % (100.0 * compliant / exp["hosts"])
+    for want in ("%d Macs evaluated" % exp["hosts"], share + " compliant", "Failing rules by severity",
+                 "Macs with errors", "waived results", "Macs that stopped reporting (%d)" %
+                 exp["stopped"]):
+        check(want in st, "the summary lacks %r: %s" % (want, st[:400]))
+    sev_rows = {tr.get("data-rule-sev"): [td.text for td in tr.findall(XHTML + "td")]
+                for tr in summary.iter(XHTML + "tr") if tr.get("data-rule-sev")}
+    check(set(SEVERITIES) <= set(sev_rows), "failing rules by severity: rows %s" % list(sev_rows))
+    check(sum(int(v[1].replace(",", "")) for v in sev_rows.values()) ==
+          exp["failures"], "failed results by severity %s do not add up to %d" %
+          (sev_rows, exp["failures"]))
+    stopped = [a.text for a in summary.iter(XHTML + "a") if (a.get("href") or "").startswith("#host-")]
+    check(len(stopped) == exp["stopped"], "%d stopped Macs listed, expected %d" %
+          (len(stopped), exp["stopped"]))
+    for a in summary.iter(XHTML + "a"):
+        target = (a.get("href") or "#")[1:]
+        if target.startswith("host-"):
+            check(root.find(".//*[@id='%s']" % target) is not None, "dangling link #" + target)
+    # the rules table: one column per state, and when each rule first failed
+    rules = main.find(".//%ssection[@id='rules']" % XHTML)
+    heads = [text_of(t) for t in rules.iter(XHTML + "th") if t.get("scope") == "col"]
+    for want in ("Failed", "Errors", "Waived", "N/A", "Passed", "First failure"):
+        check(want in heads, "rules table lacks the %r column: %s" % (want, heads))
+    # per-host results carry the day each failure first appeared
+    fails = [tr for tr in root.iter(XHTML + "tr") if tr.get("data-state") == "fail"]
+    dated = [tr for tr in fails if re.search(r"\d{4}-\d\d-\d\d", text_of(tr))]
+    check(fails and len(dated) == len(fails), "%d of %d failed rows show a first-failure day" %
+          (len(dated), len(fails)))
     print("html: landmarks, scoped headers, strict CSP with matching hashes, no outside "
           "references, collapsed hosts, inventory with reasons")
 
@@ -358,17 +514,176 @@ def case_html_chromium(out):
         hidden = page.evaluate("Array.prototype.filter.call(document.querySelectorAll("
                                "'tr[data-state=fail]'),function(r){return r.hidden;}).length")
         check(hidden == fails, "%d of %d failed rows hidden by the filter" % (hidden, fails))
+        page.evaluate("(function(){var b=document.querySelector('input[name=state][value=fail]');"
+                      "b.checked=true;b.dispatchEvent(new Event('change'));})()")
+        # severity: unchecking "critical" hides exactly the critical rows and rules
+        crit = page.evaluate("document.querySelectorAll('tr[data-state][data-sev=critical]').length")
+        check(crit > 0, "no critical result rows in the fixture")
+        page.evaluate("(function(){var b=document.querySelector('input[name=sev][value=critical]');"
+                      "b.checked=false;b.dispatchEvent(new Event('change'));})()")
+        r = json.loads(page.evaluate(
+            "JSON.stringify((function(){var h=0,o=0;document.querySelectorAll('tr[data-state]')"
+            ".forEach(function(t){if(t.dataset.sev==='critical'){if(t.hidden)h++;}"
+            "else if(t.hidden)o++;});return [h,o,document.querySelector("
+            "'tr[data-rule-sev=critical]').hidden];})())"))
+        check(r == [crit, 0, True], "severity filter: %d of %d critical rows hidden, %d others "
+              "hidden, critical rule row hidden %s" % (r[0], crit, r[1], r[2]))
+        page.evaluate("(function(){var b=document.querySelector('input[name=sev][value=critical]');"
+                      "b.checked=true;b.dispatchEvent(new Event('change'));})()")
         # search: one host's name narrows the host list
+        before = page.evaluate("document.getElementById('shown').textContent")
         page.evaluate("(function(){var q=document.getElementById('q');q.value='carol-mbp0';"
                       "q.dispatchEvent(new Event('input'));})()")
-        import time
-        time.sleep(0.6)
-        shown = page.evaluate("document.getElementById('shown').textContent")
+        # The search runs after a short debounce: wait for the count to change (not for a
+        # fixed time, which a busy machine can outlast), at most a minute.
+        shown = page.evaluate(
+            "new Promise(function(done){var t0=Date.now();(function poll(){"
+            "var s=document.getElementById('shown').textContent;"
+            "if(s!==%s||Date.now()-t0>60000){done(s);}else{setTimeout(poll,50);}})();})"
+            % json.dumps(before))
         check(re.match(r"^[1-9]\d* of \d+ hosts shown$", shown or ""), "search gave %r" % shown)
         check(not shown.startswith("%d of" % exp["hosts"]), "search did not narrow: %r" % shown)
         check(not page.console, "console messages after interaction: %s" % page.console)
         print("chromium: no console messages, no requests, load %s ms, filters and search work; "
               "screenshot %s" % (page.timing.get("load_ms"), shot))
+
+
+def case_html_nojs(out):
+    """JavaScript off: everything is still there and readable; only the filters (which
+    need the script) stay hidden."""
+    cdp = need_chromium()
+    paths, exp = run_fixture(out, formats=("html",))
+    with cdp.Browser() as b:
+        page = b.open("file://" + paths["html"], scripts=False)
+        r = json.loads(page.evaluate("""JSON.stringify((function(){
+          var d = document, vis = function (el) { return !!el && el.getClientRects().length > 0; };
+          var ids = ['summary', 'servers', 'rules', 'hosts', 'history', 'waivers'];
+          return {
+            sections: ids.filter(function (i) { return vis(d.getElementById(i)); }),
+            filters: vis(d.getElementById('filters')),
+            hosts: d.querySelectorAll('details.host').length,
+            hostSummariesVisible: Array.prototype.filter.call(
+              d.querySelectorAll('details.page[open] details.host summary'), vis).length,
+            hiddenRows: Array.prototype.filter.call(d.querySelectorAll('tr[data-state]'),
+              function (t) { return t.hidden; }).length,
+            title: d.title,
+            text: d.body.innerText.length
+          };
+        })())"""))
+        check(r["sections"] == ["summary", "servers", "rules", "hosts", "history", "waivers"],
+              "sections shown without JS: %s" % r["sections"])
+        check(not r["filters"], "the filter form shows without JS (it cannot work then)")
+        check(r["hosts"] == exp["hosts_failing_or_error"] and r["hostSummariesVisible"] > 0,
+              "host details without JS: %s" % r)
+        check(r["hiddenRows"] == 0, "%d result rows hidden without JS" % r["hiddenRows"])
+        check(not page.console, "console messages: %s" % page.console)
+        # the first host opens by a click, without any script
+        opened = page.evaluate("(function(){var s=document.querySelector('details.host summary');"
+                               "s.click();return s.parentNode.open;})()")
+        check(opened is True, "a host's details do not open without JS")
+        print("no JS: all six sections and %d hosts readable, filters hidden, %d characters of "
+              "text" % (r["hosts"], r["text"]))
+
+
+def case_html_print(out):
+    """Print media: navigation and filters gone, every host's details opened for a small
+    fleet, and Chromium's own print to PDF works."""
+    cdp = need_chromium()
+    paths, exp = run_fixture(out, formats=("html",))
+    with cdp.Browser() as b:
+        page = b.open("file://" + paths["html"])
+        page.media("print")
+        r = json.loads(page.evaluate("""JSON.stringify((function(){
+          var d = document, cs = function (el) { return getComputedStyle(el); };
+          window.dispatchEvent(new Event('beforeprint'));
+          return {
+            nav: cs(d.querySelector('nav')).display,
+            filters: cs(d.getElementById('filters')).display,
+            bodySize: cs(d.body).fontSize,
+            closed: d.querySelectorAll('details:not([open])').length,
+            details: d.querySelectorAll('details').length,
+            rowBreak: cs(d.querySelector('tr')).breakInside
+          };
+        })())"""))
+        check(r["nav"] == "none" and r["filters"] == "none",
+              "navigation or filters are printed: %s" % r)
+        check(r["closed"] == 0 and r["details"] > 0,
+              "%d of %d details stay closed in print" % (r["closed"], r["details"]))
+        check(r["rowBreak"] == "avoid", "table rows may break across pages: %s" % r)
+        pdf = page.print_pdf()
+        check(pdf.startswith(b"%PDF-"), "print to PDF did not give a PDF")
+        pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+        check(pages >= 2, "the printed report has %d pages" % pages)
+        with open(os.path.join(out, "report.pdf"), "wb") as f:
+            f.write(pdf)
+        check(not page.console, "console messages: %s" % page.console)
+        print("print: nav and filters hidden, %d details opened, %d PDF pages (%d bytes)" %
+              (r["details"], pages, len(pdf)))
+
+
+# WCAG 2 contrast of every visible text against the background it is drawn on (the
+# first ancestor with an opaque background colour): 4.5:1, or 3:1 for large text.
+CONTRAST = """JSON.stringify((function(){
+  function rgb(s) { var m = s.match(/[\\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; }
+  function lum(c) {
+    var v = c.slice(0, 3).map(function (x) { x /= 255;
+      return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+    return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2];
+  }
+  function bg(el) {
+    for (; el; el = el.parentElement) {
+      var c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] === 1) return c;
+    }
+    return [255, 255, 255, 1];
+  }
+  var bad = [], checked = 0, seen = {};
+  var walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (var n = walk.nextNode(); n; n = walk.nextNode()) {
+    if (!n.data.trim()) continue;
+    var el = n.parentElement;
+    if (!el || !el.getClientRects().length) continue;
+    var cs = getComputedStyle(el);
+    if (cs.visibility !== 'visible' || el.closest('svg')) continue;
+    var fg = rgb(cs.color), b = bg(el);
+    if (fg.length === 4 && fg[3] < 1)
+      fg = [0, 1, 2].map(function (i) { return fg[i] * fg[3] + b[i] * (1 - fg[3]); });
+    var l1 = lum(fg), l2 = lum(b), ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    var size = parseFloat(cs.fontSize), bold = parseInt(cs.fontWeight, 10) >= 700;
+    var need = (size >= 24 || (bold && size >= 18.66)) ? 3 : 4.5;
+    checked++;
+    var key = cs.color + '/' + b.join(',');
+    if (ratio < need && !seen[key]) {
+      seen[key] = 1;
+      bad.push(el.tagName + '.' + el.className + ' "' + n.data.trim().slice(0, 30) + '" ' +
+               ratio.toFixed(2) + ':1 (' + cs.color + ' on rgb(' + b.slice(0, 3).join(',') + '))');
+    }
+  }
+  return {bad: bad, checked: checked};
+})())"""
+
+
+def case_html_contrast(out):
+    """Accessibility in the browser: WCAG AA contrast for all visible text (every state
+    and severity badge included), landmarks and scoped headers as Chromium sees them."""
+    cdp = need_chromium()
+    paths, exp = run_fixture(out, formats=("html",))
+    with cdp.Browser() as b:
+        page = b.open("file://" + paths["html"])
+        # open everything so that the badges inside hosts' details are measured too
+        page.evaluate("document.querySelectorAll('details').forEach(function(d){d.open=true;})")
+        r = json.loads(page.evaluate(CONTRAST))
+        check(r["checked"] > 500, "only %d text nodes measured" % r["checked"])
+        check(not r["bad"], "text below WCAG AA contrast: %s" % r["bad"][:10])
+        roles = json.loads(page.evaluate(
+            "JSON.stringify(['banner','navigation','main','contentinfo'].map(function(r){"
+            "var t={banner:'body > header',navigation:'body > nav',main:'main',"
+            "contentinfo:'body > footer'}[r];return document.querySelectorAll(t).length;}))"))
+        check(roles == [1, 1, 1, 1], "landmarks (banner, navigation, main, contentinfo): %s" % roles)
+        unscoped = page.evaluate("document.querySelectorAll('th:not([scope])').length")
+        check(unscoped == 0, "%d table headers without scope" % unscoped)
+        print("contrast: %d text nodes at WCAG AA or better; landmarks and scoped headers" %
+              r["checked"])
 
 
 XSS_CHECKS = """(function(){
@@ -408,10 +723,15 @@ def case_html_xss(out):
         f.write(stripped)
     with cdp.Browser() as b:
         for path in (paths["html"], nocsp):
-            page = b.open("file://" + path)
+            page = b.open("file://" + path, debugger=True)
             r = json.loads(page.evaluate(XSS_CHECKS))
             check(not r["bad"], "%s: %s" % (os.path.basename(path), r["bad"]))
             check(not page.console, "console messages (a blocked injection?): %s" % page.console)
+            # The proof that nothing ran: V8 compiled exactly one script for the page, its
+            # own (an injected <script>, event handler or javascript: URL would add one).
+            own = [u for u in page.scripts if u]
+            check(own == ["file://" + path], "%s: scripts compiled for the page: %s" %
+                  (os.path.basename(path), own))
             check(not page.requests, "requests: %s" % page.requests)
             payload = "<script>document.title='XSS-"
             for field in ("h1", "hosts", "servers", "waivers", "rules"):
@@ -496,12 +816,16 @@ CASES = {
     "junit-schema": case_junit_schema,
     "junit-consumer": case_junit_consumer,
     "junit-group-rule": case_junit_group_rule,
+    "junit-stream": case_junit_stream,
     "csv": case_csv,
     "wellformed-control": lambda out: case_wellformed(out, "control"),
     "wellformed-xss": lambda out: case_wellformed(out, "xss"),
     "html-structure": case_html_structure,
     "html-chromium": case_html_chromium,
     "html-xss": case_html_xss,
+    "html-nojs": case_html_nojs,
+    "html-print": case_html_print,
+    "html-contrast": case_html_contrast,
     "end-to-end": case_end_to_end,
     "history": case_history,
     "demo": case_demo,

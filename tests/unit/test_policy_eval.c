@@ -116,6 +116,20 @@ static void test_operators_on_values(void **state)
         {"{\"path\": \"server.port\", \"op\": \"missing\"}", F},
         {"{\"path\": \"server.security\", \"op\": \"eq\", \"value\": \"$$starttls\"}", F},
         {"{\"path\": \"server.port\", \"op\": \"lt\", \"value\": \"$min\"}", F},
+        /* the other outcome of every comparison, so that no operator passes by always
+         * giving the same answer */
+        {"{\"path\": \"server.port\", \"op\": \"ne\", \"value\": 25}", T},
+        {"{\"path\": \"server.port\", \"op\": \"eq\", \"value\": 25}", F},
+        {"{\"path\": \"server.port\", \"op\": \"in\", \"value\": [25, 465]}", F},
+        {"{\"path\": \"server.port\", \"op\": \"not_in\", \"value\": [465, 587]}", F},
+        {"{\"path\": \"server.port\", \"op\": \"lt\", \"value\": 588}", T},
+        {"{\"path\": \"server.port\", \"op\": \"le\", \"value\": 586}", F},
+        {"{\"path\": \"server.port\", \"op\": \"gt\", \"value\": 587}", F},
+        {"{\"path\": \"server.port\", \"op\": \"ge\", \"value\": 587}", T},
+        {"{\"path\": \"server.hostname\", \"op\": \"regex\", \"value\": [\"^x\", \"^y\"]}", F},
+        {"{\"path\": \"server.hostname\", \"op\": \"contains\", \"value\": \"EXAMPLE\"}", F},
+        {"{\"path\": \"server.hostname\", \"op\": \"in\", \"value\": [\"smtp.example.com\"]}", T},
+        {"{\"path\": \"server.unused\", \"op\": \"ne\", \"value\": true}", F},
     };
     const char *facts = "{\"server\": {\"port\": 587, \"hostname\": \"smtp.example.com\", "
                         "\"flags\": [\"unused\", \"duplicate\"], \"used_by\": [], "
@@ -415,6 +429,37 @@ static void test_glob_hostile(void **state)
     free(s);
 }
 
+/* Patterns that make backtracking matchers take exponential time are accepted (they are
+ * valid POSIX EREs without back-references) and still finish on the longest value the
+ * matcher takes: glibc's regexec does not backtrack. A regression would hang here until
+ * CTest's timeout; nothing is timed. */
+static void test_regex_catastrophic(void **state)
+{
+    (void)state;
+    static const char *const pats[] = {
+        "(a+)+b",       "(a|aa)*c", "(.*a){12}b",       "((a*)*)*b",
+        "(a?){8}a{8}b", "(x+x+)+y", "(a{1,16}){1,16}b", "^(([a-z])+.)+[A-Z]([a-z])+$",
+    };
+    size_t n = MF_POLICY_MATCH_INPUT_MAX;
+    char *facts = malloc(n + 64);
+    assert_non_null(facts);
+    memcpy(facts, "{\"server\": {\"hostname\": \"", 25);
+    memset(facts + 25, 'a', n);
+    memcpy(facts + 25 + n, "\"}}", 4);
+    char msg[768];
+    for (size_t i = 0; i < MF_ARRAY_LEN(pats); i++) {
+        char *expect = mf_asprintf(
+            "{\"path\": \"server.hostname\", \"op\": \"regex\", \"value\": \"%s\"}", pats[i]);
+        for (int k = 0; k < 3; k++)
+            if (rule_on("server", NULL, expect, facts, msg, sizeof(msg)) != MF_RULE_FAIL) {
+                print_error("%s on %zu bytes: expected a fail\n", pats[i], n);
+                fail();
+            }
+        free(expect);
+    }
+    free(facts);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +471,7 @@ int main(void)
         cmocka_unit_test(test_glob_basics),
         cmocka_unit_test(test_glob_agrees_with_fnmatch),
         cmocka_unit_test(test_glob_hostile),
+        cmocka_unit_test(test_regex_catastrophic),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

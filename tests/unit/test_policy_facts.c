@@ -424,6 +424,117 @@ static void test_fleet(void **state)
     free(probes_b);
 }
 
+/* Every fleet_server fact whose value changes when the store's longer history is fed
+ * (mf_fleet_add_seen: the inventory; mf_fleet_add_probes: the probe history) must be
+ * listed by mf_fleet_history_needs, or `report` would skip the query that fills it. Runs
+ * over the whole catalogue, so a new fact reading the history is caught here. */
+static json_t *only_fleet_server(mf_fleet *f, const mf_fact_mask *mask)
+{
+    assert_int_equal(mf_fleet_count(f), 1);
+    json_t *o = NULL;
+    mf_entity ent;
+    assert_int_equal(mf_fleet_facts(f, 0, mask, AS_OF, &o, &ent, NULL), MF_OK);
+    return o;
+}
+
+static mf_fleet *history_fleet(const mf_report *a, bool seen, bool probes)
+{
+    mf_fleet *f = NULL;
+    assert_int_equal(mf_fleet_new(&f, 0), MF_OK);
+    assert_int_equal(mf_fleet_add_history(f, a, NULL), MF_OK);
+    assert_int_equal(mf_fleet_add_latest(f, a, NULL), MF_OK);
+    /* older history, as the store's queries give it: seen since 2026-01-01, probed since
+     * 2026-02-01 and last answered on 2026-03-01 */
+    if (seen)
+        assert_int_equal(
+            mf_fleet_add_seen(f, "smtp.example.com", 587, NULL, 1767225600, 1796036400, 0, NULL),
+            MF_OK);
+    if (probes)
+        assert_int_equal(
+            mf_fleet_add_probes(f, "smtp.example.com", 587, 1769904000, 1772323200, NULL), MF_OK);
+    return f;
+}
+
+static void test_fleet_history_needs(void **state)
+{
+    (void)state;
+    char *s1 = server(1, "smtp.example.com", 587, "starttls", "password", true, "");
+    char *to = mf_asprintf("{\"hostname\": \"smtp.example.com\", \"port\": 587, \"security\": "
+                           "\"starttls\", \"servers\": [\"s1\"], \"outcome\": \"connect-timeout\", "
+                           "\"phase\": \"connect\"}");
+    mf_report *a = report("H1", T0, SRC_OK, s1, ACCOUNT_A1, to);
+    mf_fleet *base = history_fleet(a, false, false);
+    mf_fleet *seen = history_fleet(a, true, false);
+    mf_fleet *probes = history_fleet(a, false, true);
+    json_t *ob = only_fleet_server(base, NULL), *os = only_fleet_server(seen, NULL),
+           *op = only_fleet_server(probes, NULL);
+
+    size_t n;
+    const mf_fact_def *cat = mf_facts_catalogue(&n);
+    size_t checked = 0, by_seen = 0, by_probes = 0;
+    bool need_seen, need_probes;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(cat[i].path, "fleet_server.", 13) != 0)
+            continue;
+        const char *key = cat[i].path + 13;
+        mf_fact_mask m;
+        memset(&m, 0, sizeof(m));
+        mf_fact_mask_set(&m, (int)i);
+        mf_fleet_history_needs(&m, &need_seen, &need_probes);
+        bool differs_seen = !json_equal(json_object_get(ob, key), json_object_get(os, key)) &&
+                            (json_object_get(ob, key) || json_object_get(os, key));
+        bool differs_probes = !json_equal(json_object_get(ob, key), json_object_get(op, key)) &&
+                              (json_object_get(ob, key) || json_object_get(op, key));
+        if (differs_seen && !need_seen) {
+            print_error("%s depends on the store inventory, but mf_fleet_history_needs "
+                        "does not say so\n",
+                        cat[i].path);
+            fail();
+        }
+        if (differs_probes && !need_probes) {
+            print_error("%s depends on the probe history, but mf_fleet_history_needs "
+                        "does not say so\n",
+                        cat[i].path);
+            fail();
+        }
+        /* and no query is run for a fact that does not need it */
+        if (need_seen != differs_seen || need_probes != differs_probes) {
+            print_error("%s: needs inventory %d / probe history %d, but its value moves "
+                        "with them %d / %d\n",
+                        cat[i].path, need_seen, need_probes, differs_seen, differs_probes);
+            fail();
+        }
+        by_seen += differs_seen;
+        by_probes += differs_probes;
+        checked++;
+    }
+    assert_true(checked >= 19);
+    /* the test has teeth: first/last seen and the days since move with the inventory,
+     * failing_days with the probe history */
+    assert_int_equal(by_seen, 4);
+    assert_int_equal(by_probes, 1);
+    /* no mask: --dump-facts reads everything */
+    mf_fleet_history_needs(NULL, &need_seen, &need_probes);
+    assert_true(need_seen && need_probes);
+    /* a mask of host facts only needs neither */
+    mf_fact_mask m;
+    memset(&m, 0, sizeof(m));
+    mf_fact_mask_set(&m, mf_facts_lookup("fleet_server.hosts"));
+    mf_fact_mask_set(&m, mf_facts_lookup("fleet_server.dns"));
+    mf_fleet_history_needs(&m, &need_seen, &need_probes);
+    assert_false(need_seen || need_probes);
+
+    json_decref(ob);
+    json_decref(os);
+    json_decref(op);
+    mf_fleet_free(base);
+    mf_fleet_free(seen);
+    mf_fleet_free(probes);
+    mf_report_free(a);
+    free(s1);
+    free(to);
+}
+
 /* ------------------------------------------------------------------ catalogue */
 
 /* Every fact is documented with its type in docs/policy-language.md, and every
@@ -489,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_probe_knowledge),
         cmocka_unit_test(test_server_and_account_facts),
         cmocka_unit_test(test_fleet),
+        cmocka_unit_test(test_fleet_history_needs),
         cmocka_unit_test(test_catalogue_matches_docs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
