@@ -105,7 +105,7 @@ def validate_all(path):
               "mailfleet-junit.xsd only")
 
 
-RESULTS_SCHEMA = os.path.join(HERE, "results.schema.json")
+RESULTS_SCHEMA = os.path.join(HERE, "..", "..", "docs", "results.schema.json")
 
 
 def validate_results_json(path):
