@@ -61,6 +61,8 @@ int mf_eval_cli_option(mf_eval_cli *c, const char *name, const char *arg)
         c->json_path = arg;
     } else if (strcmp(name, "dump-facts") == 0) {
         c->dump_path = arg;
+    } else if (strcmp(name, "no-progress") == 0) {
+        c->no_progress = true;
     } else if (strcmp(name, "jobs") == 0) {
         long long n;
         if (mf_parse_long(arg, 1, 64, &n) != MF_OK)
@@ -425,11 +427,13 @@ mf_code mf_eval_cli_on_report(void *ctx, size_t seq, const char *label, const mf
     if (!r) {
         mf_log_error("%s: %s", label, why);
         mf_results_input_error(cli->results, label, why);
+        mf_progress_update(&cli->progress, ++cli->evaluated);
         return MF_OK;
     }
     mf_code rc = mf_report_outputs_host(cli->outputs, r, err);
     if (rc == MF_OK)
         mf_results_input_ok(cli->results);
+    mf_progress_update(&cli->progress, ++cli->evaluated);
     return rc;
 }
 
@@ -473,6 +477,7 @@ static void help(FILE *f)
             "                      rules); - is stdout\n"
             "  --jobs N            threads decoding and evaluating reports (default: the\n"
             "                      CPUs, at most 8); results come out in file order anyway\n"
+            "  --no-progress       no progress line on stderr, even on a terminal\n"
             "  -v, -q              more / less logging on stderr (-q: summary only when\n"
             "                      something failed)\n"
             "  -h, --help          this help\n"
@@ -500,6 +505,7 @@ static const struct option check_longopts[] = {
     {"history", required_argument, NULL, 1009},
     {"junit-group-by", required_argument, NULL, 1010},
     {"jobs", required_argument, NULL, 1011},
+    {"no-progress", no_argument, NULL, 1012},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -513,7 +519,7 @@ int mf_cmd_check(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vqh", check_longopts, NULL)) != -1) {
-        if (c >= 1000 && c <= 1011) {
+        if (c >= 1000 && c <= 1012) {
             if (mf_eval_cli_option(&cli, check_longopts[c - 1000].name, optarg) < 0)
                 return MF_EXIT_USAGE;
             continue;
@@ -598,9 +604,12 @@ int mf_cmd_check(int argc, char **argv)
                             .ctx = &p1,
                             .keep_whole = keep_whole,
                             .take_whole = take_whole};
+    bool show = mf_progress_wanted(cli.no_progress, cli.verbosity);
+    mf_progress_start(&cli.progress, show, "check: reading", "reports", files.n);
     mf_code prc =
         mf_eval_pool_new(&pool, cli.policy, cli.waivers, cli.results, &cli.opts, fleet, &po, &err);
     for (size_t i = 0; prc == MF_OK && i < files.n; i++) {
+        mf_progress_update(&cli.progress, i);
         char *data = NULL;
         size_t len = 0;
         mf_error_clear(&err);
@@ -619,6 +628,7 @@ int mf_cmd_check(int argc, char **argv)
     }
     if (prc == MF_OK)
         prc = mf_eval_pool_finish(pool, &err);
+    mf_progress_end(&cli.progress, files.n);
     mf_eval_pool_free(pool);
     pool = NULL;
     free(p1.seq_file);
@@ -658,6 +668,7 @@ int mf_cmd_check(int argc, char **argv)
     prc =
         mf_eval_pool_new(&pool, cli.policy, cli.waivers, cli.results, &cli.opts, fleet, &po, &err);
     size_t reread = 0;
+    mf_progress_start(&cli.progress, show, "check: evaluating", "hosts", ntodo);
     for (size_t k = 0; prc == MF_OK && k < ntodo; k++) {
         const char *path = files.v[todo[k]->file];
         if (todo[k]->kept) {
@@ -682,6 +693,7 @@ int mf_cmd_check(int argc, char **argv)
     }
     if (prc == MF_OK)
         prc = mf_eval_pool_finish(pool, &err);
+    mf_progress_end(&cli.progress, cli.evaluated);
     mf_eval_pool_free(pool);
     pool = NULL;
     mf_log_info("check: %zu latest reports evaluated as pass 1 decoded them, %zu read again",

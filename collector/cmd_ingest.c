@@ -10,6 +10,7 @@
 #include "collector.h"
 #include "fileio.h"
 #include "log.h"
+#include "progress.h"
 #include "report_json.h"
 #include "spool.h"
 #include "store.h"
@@ -49,10 +50,8 @@ typedef struct ingest {
     /* counters */
     size_t seen, added, duplicates, quarantined, failed;
     size_t moved; /* spool entries finished (moved to done/ or removed) */
-    /* progress */
-    bool progress;
-    size_t total;
-    int64_t start_ms, last_ms;
+    mf_progress progress; /* the line on a terminal */
+    int64_t start_ms;
 } ingest;
 
 /* ------------------------------------------------------------- decode arena
@@ -177,28 +176,6 @@ static void help(FILE *f)
             DEFAULT_BATCH);
 }
 
-static void show_progress(ingest *in, bool final)
-{
-    if (!in->progress)
-        return;
-    int64_t now = mf_now_ms();
-    if (!final && now - in->last_ms < 250)
-        return;
-    in->last_ms = now;
-    double secs = (double)(now - in->start_ms) / 1000.0;
-    double rate = secs > 0 ? (double)in->seen / secs : 0;
-    char eta[32] = "?";
-    if (rate > 0 && in->total >= in->seen) {
-        long long left = (long long)((double)(in->total - in->seen) / rate);
-        snprintf(eta, sizeof(eta), "%lld:%02lld", left / 60, left % 60);
-    }
-    fprintf(stderr, "\ringest: %zu/%zu (%3.0f%%)  %.0f reports/s  ETA %s   ", in->seen,
-            in->total, in->total ? 100.0 * (double)in->seen / (double)in->total : 100.0, rate,
-            eta);
-    if (final)
-        fputc('\n', stderr);
-    fflush(stderr);
-}
 
 /* Commit the open batch, then finish its spool entries. */
 static mf_code flush_batch(ingest *in, mf_error *err)
@@ -414,7 +391,7 @@ out:
         free(data);
     if (rc == MF_OK && in->batch_open && in->batch_items >= in->batch_max)
         rc = flush_batch(in, err);
-    show_progress(in, false);
+    mf_progress_update(&in->progress, in->seen);
     return rc;
 }
 
@@ -431,8 +408,8 @@ static mf_code ingest_spool(ingest *in, mf_error *err)
         mf_log_warn("%s", terr.text);
     else if (cleaned)
         mf_log_info("removed %zu stale files from %s/tmp", cleaned, mf_spool_dir(in->spool));
-    if (in->progress)
-        in->total = mf_spool_count(in->spool);
+    if (in->progress.on)
+        in->progress.total = mf_spool_count(in->spool);
     mf_spool_scan *sc = NULL;
     if ((rc = mf_spool_scan_begin(&sc, in->spool, err)) != MF_OK)
         return rc;
@@ -531,8 +508,9 @@ int mf_cmd_ingest(int argc, char **argv)
     mf_error_clear(&err);
     char msg[1024];
     ingest in = {.remove = remove, .batch_max = (size_t)batch};
-    in.progress = !no_progress && verbosity >= 0 && isatty(STDERR_FILENO);
-    in.start_ms = in.last_ms = mf_now_ms();
+    mf_progress_start(&in.progress, mf_progress_wanted(no_progress, verbosity), "ingest",
+                      "reports", 0);
+    in.start_ms = mf_now_ms();
     mf_code rc = mf_store_open(&in.store, "sqlite", db, &err);
     if (rc == MF_OK && spool_dir)
         rc = mf_spool_open(&in.spool, spool_dir, false, &err);
@@ -544,7 +522,7 @@ int mf_cmd_ingest(int argc, char **argv)
     if (spool_dir) {
         rc = ingest_spool(&in, &err);
     } else {
-        in.total = (size_t)(argc - optind);
+        in.progress.total = (size_t)(argc - optind);
         for (int i = optind; rc == MF_OK && i < argc; i++)
             rc = ingest_one(&in, argv[i], argv[i], &err);
     }
@@ -560,7 +538,7 @@ int mf_cmd_ingest(int argc, char **argv)
     }
     bool touched = spool_dir || optind < argc;
     if (touched)
-        show_progress(&in, true);
+        mf_progress_end(&in.progress, in.seen);
     if (rc != MF_OK) {
         mf_log_error("ingest stopped: %s", mf_error_format(&err, msg, sizeof(msg)));
         status = MF_COLLECTOR_EXIT_FAILURE;

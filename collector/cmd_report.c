@@ -53,6 +53,7 @@ static void help(FILE *f)
             "  --dump-facts FILE   write every entity's facts as JSON lines; - is stdout\n"
             "  --jobs N            threads decoding and evaluating reports (default: the\n"
             "                      CPUs, at most 8)\n"
+            "  --no-progress       no progress line on stderr, even on a terminal\n"
             "  -v, -q              more / less logging on stderr\n"
             "  -h, --help          this help\n"
             "\n"
@@ -129,6 +130,7 @@ static const struct option report_longopts[] = {
     {"history", required_argument, NULL, 1009},
     {"junit-group-by", required_argument, NULL, 1010},
     {"jobs", required_argument, NULL, 1011},
+    {"no-progress", no_argument, NULL, 1012},
     {"db", required_argument, NULL, 'd'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -144,7 +146,7 @@ int mf_cmd_report(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:vqh", report_longopts, NULL)) != -1) {
-        if (c >= 1000 && c <= 1011) {
+        if (c >= 1000 && c <= 1012) {
             if (mf_eval_cli_option(&cli, report_longopts[c - 1000].name, optarg) < 0)
                 return MF_EXIT_USAGE;
             continue;
@@ -213,10 +215,21 @@ int mf_cmd_report(int argc, char **argv)
                             .ctx = &cli};
     mf_code src = mf_eval_pool_new(&x.pool, cli.policy, cli.waivers, cli.results, &cli.opts,
                                    x.fleet, &po, &x.err);
+    long long nhosts = 0;
+    bool show = mf_progress_wanted(cli.no_progress, cli.verbosity);
+    if (src == MF_OK && show) {
+        long long nreports = 0;
+        mf_error cerr;
+        mf_error_clear(&cerr);
+        if (mf_store_count(&nreports, &nhosts, st, &cerr) != MF_OK)
+            nhosts = 0; /* the line then goes without a total */
+    }
+    mf_progress_start(&cli.progress, show, "report: evaluating", "hosts", (size_t)nhosts);
     if (src == MF_OK)
         src = mf_store_latest(st, on_latest, &x, &x.err);
     if (src == MF_OK && x.rc == MF_OK)
         src = mf_eval_pool_finish(x.pool, &x.err);
+    mf_progress_end(&cli.progress, cli.evaluated);
     /* The store's inventory and probe history are whole-history queries (the inventory is
      * seconds on 100,000 hosts): run each only when a fact the policy reads depends on it
      * (every fact for --dump-facts), and the inventory also for the HTML report. */

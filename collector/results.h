@@ -12,6 +12,7 @@
 #define MF_RESULTS_H
 
 #include "policy.h"
+#include "progress.h"
 
 #include <stdio.h>
 
@@ -228,6 +229,9 @@ typedef struct mf_eval_cli {
     int64_t as_of;       /* --as-of, default now */
     int verbosity;       /* -v / -q */
     size_t jobs;         /* --jobs: worker threads (default: the CPUs, at most 8) */
+    bool no_progress;    /* --no-progress */
+    mf_progress progress; /* the line on a terminal while hosts are evaluated */
+    size_t evaluated;     /* hosts handed to the writers so far */
     /* set by mf_eval_cli_open */
     mf_policy *policy;
     mf_waivers *waivers;
