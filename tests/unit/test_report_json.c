@@ -4,6 +4,8 @@
  * - strict decoding refuses bad documents with the field path of the problem
  *   (table-driven: each case changes one member of a valid document);
  * - unknown members are ignored;
+ * - the direct decoder accepts plain documents as the tree decoder reads them, and
+ *   declines the rest;
  * - the derived findings (mf_report_compute_findings) and the host name normalisation.
  */
 #include <setjmp.h>
@@ -14,6 +16,7 @@
 #include <cmocka.h>
 
 #include "report.h"
+#include "report_direct.h"
 #include "report_json.h"
 
 #include <stdio.h>
@@ -1157,6 +1160,140 @@ static void test_report_new_and_add(void **state)
     mf_report_free(NULL);
 }
 
+/* ------------------------------------------------------------ the direct decoder */
+
+/* The direct decoder on text: accepted (and then equal to the tree decoder's report),
+ * or declined; either way mf_report_decode gives what the tree decoder gives. */
+static void direct_case(const char *what, const char *text, bool want_accept)
+{
+    size_t len = strlen(text);
+    mf_report *direct = mf_report_decode_direct(text, len);
+    mf_report *tree = NULL, *dflt = NULL;
+    mf_error e1, e2;
+    mf_error_clear(&e1);
+    mf_error_clear(&e2);
+    mf_code rc = mf_report_decode_tree(&tree, text, len, &e1);
+    mf_code rc2 = mf_report_decode(&dflt, text, len, &e2);
+    if ((direct != NULL) != want_accept)
+        fail_msg("%s: the direct decoder %s", what, direct ? "accepted" : "declined");
+    assert_int_equal(rc, rc2);
+    if (direct) {
+        assert_int_equal(rc, MF_OK);
+        reports_same(tree, direct);
+        char *a = mf_report_encode(tree, 0), *b = mf_report_encode(direct, 0);
+        assert_string_equal(a, b);
+        free(a);
+        free(b);
+    }
+    if (rc == MF_OK) {
+        reports_same(tree, dflt);
+    } else {
+        assert_null(dflt);
+        assert_string_equal(e1.field, e2.field);
+        assert_string_equal(e1.text, e2.text);
+    }
+    mf_report_free(direct);
+    mf_report_free(tree);
+    mf_report_free(dflt);
+}
+
+static char *dump_free(json_t *root)
+{
+    char *text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    assert_non_null(text);
+    return text;
+}
+
+static void test_direct_decoder(void **state)
+{
+    (void)state;
+    mf_report *r = full_report();
+    /* Its description has non-ASCII letters, outside the subset the reader takes. */
+    char *text = mf_report_encode(r, 0);
+    direct_case("non-ASCII", text, false);
+    free(text);
+    free(r->servers[0].description);
+    r->servers[0].description = S("Work \"SMTP\" ete");
+    for (int pretty = 0; pretty <= 1; pretty++) {
+        text = mf_report_encode(r, pretty);
+        direct_case(pretty ? "pretty" : "compact", text, true);
+        mf_report *back = mf_report_decode_direct(text, strlen(text));
+        assert_non_null(back);
+        reports_same(r, back);
+        mf_report_free(back);
+        free(text);
+    }
+
+    /* Accepted: members in another order, nulls and absences the format allows,
+     * escapes, upper-case UUIDs and time offsets. */
+    json_t *root = mf_report_to_json(r);
+    json_t *servers = json_incref(json_object_get(root, "servers"));
+    json_object_del(root, "servers");
+    json_object_set_new(json_object_get(root, "host"), "os", json_null());
+    json_t *root2 = json_pack("{s:o}", "servers", servers);
+    json_object_update(root2, root);
+    json_decref(root);
+    json_object_del(jpath(root2, "probes[1]"), "phases");
+    json_object_set_new(jpath(root2, "probes[0]"), "phase", json_null());
+    json_object_set_new(jpath(root2, "servers[0]"), "description",
+                        json_string("tab\there \"q\" back\\slash /"));
+    json_object_set_new(root2, "report_id", json_string("3F2B8C1E-6A4D-4C2B-9E8F-0123456789AB"));
+    json_object_set_new(root2, "collected_at", json_string("2026-11-29T11:30:00.250+01:30"));
+    char *ok = dump_free(root2);
+    direct_case("lenient", ok, true);
+
+    /* Declined, whatever the tree decoder then says. */
+    static const struct {
+        const char *what, *path, *member, *value; /* value: JSON text, NULL deletes */
+    } declines[] = {
+        {"unknown member", "", "future", "1"},
+        {"unknown nested member", "probes[0].tls.cert", "key_bits", "2048"},
+        {"non-ASCII string", "servers[0]", "description", "\"caf\\u00e9\""},
+        {"real number", "servers[0]", "port", "587.0"},
+        {"port out of range", "servers[0]", "port", "70000"},
+        {"wrong type", "servers[0]", "port", "\"587\""},
+        {"unknown enum word", "servers[0]", "security", "\"ssl\""},
+        {"unknown flag", "servers[0]", "flags", "[\"nope\"]"},
+        {"dangling reference", "accounts[0]", "smtp", "\"s99\""},
+        {"source out of range", "servers[0]", "source", "99"},
+        {"missing required", "servers[0]", "client", NULL},
+        {"null required", "agent", "version", "null"},
+        {"empty host id", "host", "id", "\"\""},
+        {"bad schema", "", "schema", "\"mailfleet.report.v2\""},
+        {"bad time", "", "collected_at", "\"yesterday\""},
+    };
+    for (size_t i = 0; i < sizeof(declines) / sizeof(declines[0]); i++) {
+        json_t *j = mf_report_to_json(r);
+        json_t *o = declines[i].path[0] ? jpath(j, declines[i].path) : j;
+        assert_non_null(o);
+        if (declines[i].value) {
+            json_error_t je;
+            json_t *v = json_loads(declines[i].value, JSON_DECODE_ANY, &je);
+            assert_non_null(v);
+            json_object_set_new(o, declines[i].member, v);
+        } else {
+            json_object_del(o, declines[i].member);
+        }
+        char *bad = dump_free(j);
+        direct_case(declines[i].what, bad, false);
+        free(bad);
+    }
+    /* Text-level cases: a repeated key, trailing bytes, not an object. */
+    size_t n = strlen(ok);
+    char *dup = malloc(n + 64);
+    assert_non_null(dup);
+    snprintf(dup, n + 64, "%.*s,\"schema\":\"mailfleet.report.v1\"}", (int)(n - 1), ok);
+    direct_case("repeated key", dup, false);
+    snprintf(dup, n + 64, "%s x", ok);
+    direct_case("trailing bytes", dup, false);
+    free(dup);
+    direct_case("array", "[1,2]", false);
+    direct_case("empty", "", false);
+    free(ok);
+    mf_report_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1174,6 +1311,7 @@ int main(void)
         cmocka_unit_test(test_compute_findings),
         cmocka_unit_test(test_set_hostname),
         cmocka_unit_test(test_report_new_and_add),
+        cmocka_unit_test(test_direct_decoder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
