@@ -73,7 +73,7 @@ static void test_parse_malformed(void **state)
         const char *field;
         const char *fragment;
     } cases[] = {
-        {"[]", "", "is an object"},
+        {"[]", "top level", "is an object {\"waivers\": [...]}, not an array"},
         {"{}", "waivers", "is required"},
         {"{\"waivers\": {}}", "waivers", "must be an array"},
         {"{\"waivers\": [], \"extra\": 1}", "extra", "unknown member"},
