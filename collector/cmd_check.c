@@ -493,19 +493,7 @@ static void help(FILE *f)
 }
 
 static const struct option check_longopts[] = {
-    {"policy", required_argument, NULL, 1000},
-    {"waivers", required_argument, NULL, 1001},
-    {"json", required_argument, NULL, 1002},
-    {"fail-on", required_argument, NULL, 1003},
-    {"as-of", required_argument, NULL, 1004},
-    {"dump-facts", required_argument, NULL, 1005},
-    {"junit", required_argument, NULL, 1006},
-    {"html", required_argument, NULL, 1007},
-    {"csv", required_argument, NULL, 1008},
-    {"history", required_argument, NULL, 1009},
-    {"junit-group-by", required_argument, NULL, 1010},
-    {"jobs", required_argument, NULL, 1011},
-    {"no-progress", no_argument, NULL, 1012},
+    MF_EVAL_LONGOPTS,
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -519,8 +507,8 @@ int mf_cmd_check(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "vqh", check_longopts, NULL)) != -1) {
-        if (c >= 1000 && c <= 1012) {
-            if (mf_eval_cli_option(&cli, check_longopts[c - 1000].name, optarg) < 0)
+        if (c >= MF_EVAL_OPT_FIRST && c <= MF_EVAL_OPT_LAST) {
+            if (mf_eval_cli_option(&cli, check_longopts[c - MF_EVAL_OPT_FIRST].name, optarg) < 0)
                 return MF_EXIT_USAGE;
             continue;
         }

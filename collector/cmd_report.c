@@ -118,19 +118,7 @@ static int on_probes(void *ctx, const mf_store_probe_row *row)
 }
 
 static const struct option report_longopts[] = {
-    {"policy", required_argument, NULL, 1000},
-    {"waivers", required_argument, NULL, 1001},
-    {"json", required_argument, NULL, 1002},
-    {"fail-on", required_argument, NULL, 1003},
-    {"as-of", required_argument, NULL, 1004},
-    {"dump-facts", required_argument, NULL, 1005},
-    {"junit", required_argument, NULL, 1006},
-    {"html", required_argument, NULL, 1007},
-    {"csv", required_argument, NULL, 1008},
-    {"history", required_argument, NULL, 1009},
-    {"junit-group-by", required_argument, NULL, 1010},
-    {"jobs", required_argument, NULL, 1011},
-    {"no-progress", no_argument, NULL, 1012},
+    MF_EVAL_LONGOPTS,
     {"db", required_argument, NULL, 'd'},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
@@ -146,8 +134,8 @@ int mf_cmd_report(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "d:vqh", report_longopts, NULL)) != -1) {
-        if (c >= 1000 && c <= 1012) {
-            if (mf_eval_cli_option(&cli, report_longopts[c - 1000].name, optarg) < 0)
+        if (c >= MF_EVAL_OPT_FIRST && c <= MF_EVAL_OPT_LAST) {
+            if (mf_eval_cli_option(&cli, report_longopts[c - MF_EVAL_OPT_FIRST].name, optarg) < 0)
                 return MF_EXIT_USAGE;
             continue;
         }

@@ -241,6 +241,21 @@ typedef struct mf_eval_cli {
     struct mf_report_outputs *outputs; /* the report writers, NULL when none */
 } mf_eval_cli;
 
+/* The common options as getopt_long entries, first in both commands' tables so that
+ * option code c names entry c - MF_EVAL_OPT_FIRST; each is handed to mf_eval_cli_option
+ * by its name. (Needs <getopt.h>.) */
+#define MF_EVAL_OPT_FIRST 1000
+#define MF_EVAL_OPT_LAST 1012
+#define MF_EVAL_LONGOPTS                                                                         \
+    {"policy", required_argument, NULL, 1000}, {"waivers", required_argument, NULL, 1001},       \
+        {"json", required_argument, NULL, 1002}, {"fail-on", required_argument, NULL, 1003},     \
+        {"as-of", required_argument, NULL, 1004},                                                \
+        {"dump-facts", required_argument, NULL, 1005}, {"junit", required_argument, NULL, 1006}, \
+        {"html", required_argument, NULL, 1007}, {"csv", required_argument, NULL, 1008},         \
+        {"history", required_argument, NULL, 1009},                                              \
+        {"junit-group-by", required_argument, NULL, 1010},                                       \
+        {"jobs", required_argument, NULL, 1011}, {"no-progress", no_argument, NULL, 1012}
+
 /* Initialise with the defaults. */
 void mf_eval_cli_init(mf_eval_cli *c, const char *command);
 /* Handle one of the common options, given by its long name ("policy", "fail-on", ...)
