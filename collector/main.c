@@ -47,8 +47,14 @@ int main(int argc, char **argv)
         return MF_COLLECTOR_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        if (strcmp(cmd, commands[i].name) == 0)
+        if (strcmp(cmd, commands[i].name) == 0) {
+            /* getopt words its complaints with argv[0]: "mailfleet-collector check:
+             * unrecognized option '--bogus'" names the program and the command. */
+            char prog[64];
+            snprintf(prog, sizeof(prog), "mailfleet-collector %s", commands[i].name);
+            argv[1] = prog;
             return commands[i].run(argc - 1, argv + 1);
+        }
     fprintf(stderr, "mailfleet-collector: unknown command \"%s\"\n\n", cmd);
     usage(stderr);
     return MF_COLLECTOR_EXIT_USAGE;

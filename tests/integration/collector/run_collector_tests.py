@@ -58,6 +58,10 @@ def group_receive():
     c.expect(code == 2, "--max-bytes 0 is a usage error")
     code, out, err = collector(["receive", "--spool", spool, "--bogus"])
     c.expect(code == 2, "an unknown option is a usage error")
+    for sub in ("receive", "ingest", "servers", "check", "report"):
+        code, out, err = collector([sub, "--bogus"])
+        c.expect(code == 2 and ("mailfleet-collector %s: unrecognized option" % sub) in err,
+                 "%s: an unknown option is named with the program and the command" % sub)
     code, out, err = collector(["receive", "--help"])
     c.expect(code == 0 and b"--spool" in out, "receive --help exits 0 and documents --spool")
     code, out, err = collector(["--version"])
