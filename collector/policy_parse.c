@@ -196,28 +196,8 @@ typedef struct fctx {
     size_t nodes;   /* condition nodes of the rule being parsed */
 } fctx;
 
-/* Record an error about file at a JSON path in err (which may be NULL). */
-static mf_code fail_at(mf_error *err, const char *file, const char *field, mf_code code,
-                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static mf_code fail_at(mf_error *err, const char *file, const char *field, mf_code code,
-                       const char *fmt, ...)
-{
-    if (!err)
-        return code;
-    char text[MF_ERROR_TEXT_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    mf_error_clear(err);
-    mf_error_set_file(err, file);
-    mf_error_set_field(err, field ? field : "");
-    return mf_error_set(err, code, "%s", text);
-}
-
-#define FAIL(fc, ...) fail_at((fc)->pc->err, (fc)->path, __VA_ARGS__)
-#define OOM(fc)       fail_at((fc)->pc->err, (fc)->path, "", MF_ERR_NOMEM, "out of memory")
+#define FAIL(fc, ...) mf_error_at((fc)->pc->err, (fc)->path, __VA_ARGS__)
+#define OOM(fc)       mf_error_at((fc)->pc->err, (fc)->path, "", MF_ERR_NOMEM, "out of memory")
 
 /* field = prefix + suffix, bounded. */
 static void sub(char *out, size_t outsz, const char *prefix, const char *fmt, ...)
@@ -611,16 +591,17 @@ static mf_code parse_parameters(fctx *fc, const json_t *root, json_t *overrides,
         sub(f, sizeof(f), ov_field, "%s", name[0] ? name : "\"\"");
         json_t *def = json_object_get(fc->params, name);
         if (!def)
-            return fail_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
-                           "the included policy (%s) has no parameter \"%s\"", fc->path, name);
+            return mf_error_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
+                               "the included policy (%s) has no parameter \"%s\"", fc->path, name);
         if (!same_kind(def, v))
-            return fail_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
-                           "is %s, but the parameter's default is %s", kind_of(v), kind_of(def));
+            return mf_error_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
+                               "is %s, but the parameter's default is %s", kind_of(v),
+                               kind_of(def));
         if (json_is_array(v) && json_array_size(v) > 0 && json_array_size(def) > 0 &&
             !same_kind(json_array_get(v, 0), json_array_get(def, 0)))
-            return fail_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
-                           "is a list of %s items, but the default lists %s items",
-                           kind_of(json_array_get(v, 0)), kind_of(json_array_get(def, 0)));
+            return mf_error_at(fc->pc->err, ov_file, f, MF_ERR_INVALID,
+                               "is a list of %s items, but the default lists %s items",
+                               kind_of(json_array_get(v, 0)), kind_of(json_array_get(def, 0)));
         if (json_object_set(fc->params, name, v) != 0)
             return OOM(fc);
     }
@@ -1341,12 +1322,12 @@ static mf_code parse_doc(pctx *pc, const char *path, const char *data, size_t le
     json_error_t je;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        rc = fail_at(pc->err, path, "", MF_ERR_PARSE, "invalid JSON: %s", je.text);
+        rc = mf_error_at(pc->err, path, "", MF_ERR_PARSE, "invalid JSON: %s", je.text);
         mf_error_set_pos(pc->err, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0);
         return rc;
     }
     if (!json_is_object(root)) {
-        rc = fail_at(pc->err, path, "", MF_ERR_INVALID, "a policy is a JSON object");
+        rc = mf_error_at(pc->err, path, "", MF_ERR_INVALID, "a policy is a JSON object");
         goto out;
     }
     static const char *const allowed[] = {
@@ -1355,40 +1336,40 @@ static mf_code parse_doc(pctx *pc, const char *path, const char *data, size_t le
         goto out;
     json_t *schema = json_object_get(root, "schema");
     if (!schema) {
-        rc = fail_at(pc->err, path, "schema", MF_ERR_INVALID, "is required: \"%s\"",
-                     MF_POLICY_SCHEMA);
+        rc = mf_error_at(pc->err, path, "schema", MF_ERR_INVALID, "is required: \"%s\"",
+                         MF_POLICY_SCHEMA);
         goto out;
     }
     if (!json_is_string(schema) || strcmp(json_string_value(schema), MF_POLICY_SCHEMA) != 0) {
-        rc = fail_at(pc->err, path, "schema", MF_ERR_UNSUPPORTED,
-                     "must be \"%s\" (this mailfleet reads "
-                     "version 1 policies)",
-                     MF_POLICY_SCHEMA);
+        rc = mf_error_at(pc->err, path, "schema", MF_ERR_UNSUPPORTED,
+                         "must be \"%s\" (this mailfleet reads "
+                         "version 1 policies)",
+                         MF_POLICY_SCHEMA);
         goto out;
     }
     if (pc->p->nfiles >= MF_POLICY_MAX_FILES) {
-        rc = fail_at(pc->err, from_file ? from_file : path, from_field ? from_field : "",
-                     MF_ERR_TOOBIG, "more than %d policy files", MF_POLICY_MAX_FILES);
+        rc = mf_error_at(pc->err, from_file ? from_file : path, from_field ? from_field : "",
+                         MF_ERR_TOOBIG, "more than %d policy files", MF_POLICY_MAX_FILES);
         goto out;
     }
     if (mf_grow((void **)&pc->p->files, &pc->files_cap, pc->p->nfiles + 1,
                 sizeof(mf_policy_file)) != MF_OK) {
-        rc = fail_at(pc->err, path, "", MF_ERR_NOMEM, "out of memory");
+        rc = mf_error_at(pc->err, path, "", MF_ERR_NOMEM, "out of memory");
         goto out;
     }
     fc.file_index = pc->p->nfiles++;
     mf_policy_file *pf = &pc->p->files[fc.file_index];
     memset(pf, 0, sizeof(*pf));
     if (!(pf->path = mf_strdup(path))) {
-        rc = fail_at(pc->err, path, "", MF_ERR_NOMEM, "out of memory");
+        rc = mf_error_at(pc->err, path, "", MF_ERR_NOMEM, "out of memory");
         goto out;
     }
     fc.path = pf->path;
     if ((rc = get_text(&fc, root, "", "id", true, MF_POLICY_ID_MAX, false, &pf->id)) != MF_OK)
         goto out;
     if (!id_ok(pf->id)) {
-        rc = fail_at(pc->err, path, "id", MF_ERR_INVALID,
-                     "a policy id is 1-%d letters, digits, '-', '_' and '.'", MF_POLICY_ID_MAX);
+        rc = mf_error_at(pc->err, path, "id", MF_ERR_INVALID,
+                         "a policy id is 1-%d letters, digits, '-', '_' and '.'", MF_POLICY_ID_MAX);
         goto out;
     }
     char *desc = NULL;
@@ -1407,18 +1388,18 @@ static mf_code parse_doc(pctx *pc, const char *path, const char *data, size_t le
         goto out;
     json_t *rules = json_object_get(root, "rules");
     if (!rules) {
-        rc = fail_at(pc->err, path, "rules", MF_ERR_INVALID,
-                     "is required (it may be [] when the "
-                     "policy only includes others)");
+        rc = mf_error_at(pc->err, path, "rules", MF_ERR_INVALID,
+                         "is required (it may be [] when the "
+                         "policy only includes others)");
         goto out;
     }
     if (!json_is_array(rules)) {
-        rc = fail_at(pc->err, path, "rules", MF_ERR_INVALID, "must be an array of rules");
+        rc = mf_error_at(pc->err, path, "rules", MF_ERR_INVALID, "must be an array of rules");
         goto out;
     }
     if (json_array_size(rules) > MF_POLICY_MAX_RULES) {
-        rc = fail_at(pc->err, path, "rules", MF_ERR_TOOBIG, "has %zu rules, the limit is %d",
-                     json_array_size(rules), MF_POLICY_MAX_RULES);
+        rc = mf_error_at(pc->err, path, "rules", MF_ERR_TOOBIG, "has %zu rules, the limit is %d",
+                         json_array_size(rules), MF_POLICY_MAX_RULES);
         goto out;
     }
     size_t i;
@@ -1440,14 +1421,14 @@ static mf_code load_file(pctx *pc, const char *path, json_t *overrides, const ch
                          const char *from_field, const char *ov_field)
 {
     if (pc->depth > MF_POLICY_MAX_INCLUDE_DEPTH)
-        return fail_at(pc->err, from_file, from_field, MF_ERR_TOOBIG,
-                       "includes are nested more than %d deep", MF_POLICY_MAX_INCLUDE_DEPTH);
+        return mf_error_at(pc->err, from_file, from_field, MF_ERR_TOOBIG,
+                           "includes are nested more than %d deep", MF_POLICY_MAX_INCLUDE_DEPTH);
     if (pc->p->nfiles >= MF_POLICY_MAX_FILES)
-        return fail_at(pc->err, from_file ? from_file : path, from_field ? from_field : "",
-                       MF_ERR_TOOBIG, "more than %d policy files", MF_POLICY_MAX_FILES);
+        return mf_error_at(pc->err, from_file ? from_file : path, from_field ? from_field : "",
+                           MF_ERR_TOOBIG, "more than %d policy files", MF_POLICY_MAX_FILES);
     if (!pc->loader)
-        return fail_at(pc->err, from_file, from_field, MF_ERR_UNSUPPORTED,
-                       "cannot include \"%s\": this policy was not loaded from a file", path);
+        return mf_error_at(pc->err, from_file, from_field, MF_ERR_UNSUPPORTED,
+                           "cannot include \"%s\": this policy was not loaded from a file", path);
     char *data = NULL, *canon = NULL;
     size_t len = 0;
     mf_error lerr;
@@ -1455,9 +1436,9 @@ static mf_code load_file(pctx *pc, const char *path, json_t *overrides, const ch
     mf_code rc = pc->loader->read(pc->loader->ctx, path, &data, &len, &canon, &lerr);
     if (rc != MF_OK) {
         if (from_file)
-            return fail_at(pc->err, from_file, from_field, rc,
-                           "cannot read included policy \"%s\": %s", path, lerr.text);
-        return fail_at(pc->err, path, "", rc, "%s", lerr.text[0] ? lerr.text : mf_strerror(rc));
+            return mf_error_at(pc->err, from_file, from_field, rc,
+                               "cannot read included policy \"%s\": %s", path, lerr.text);
+        return mf_error_at(pc->err, path, "", rc, "%s", lerr.text[0] ? lerr.text : mf_strerror(rc));
     }
     for (size_t i = 0; i < pc->depth; i++) {
         if (strcmp(pc->stack[i], canon) == 0) {
@@ -1469,8 +1450,8 @@ static mf_code load_file(pctx *pc, const char *path, json_t *overrides, const ch
                     break;
                 used += (size_t)w;
             }
-            rc = fail_at(pc->err, from_file, from_field, MF_ERR_INVALID, "include cycle: %s%s",
-                         chain, canon);
+            rc = mf_error_at(pc->err, from_file, from_field, MF_ERR_INVALID, "include cycle: %s%s",
+                             chain, canon);
             free(data);
             free(canon);
             return rc;
@@ -1516,7 +1497,7 @@ static mf_code finish(pctx *pc, mf_policy **out, mf_code rc)
         pc->p->version = mf_strdup(top->version);
         pc->p->path = mf_strdup(top->path);
         if (!pc->p->id || !pc->p->title || !pc->p->version || !pc->p->path)
-            rc = fail_at(pc->err, top->path, "", MF_ERR_NOMEM, "out of memory");
+            rc = mf_error_at(pc->err, top->path, "", MF_ERR_NOMEM, "out of memory");
     }
     if (rc != MF_OK) {
         mf_policy_free(pc->p);
@@ -1554,8 +1535,9 @@ mf_code mf_policy_parse(mf_policy **out, const char *data, size_t len, const cha
     if (!pc.p)
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     if (len > MF_POLICY_MAX_BYTES) {
-        mf_code rc = fail_at(pc.err, name, "", MF_ERR_TOOBIG,
-                             "the policy is %zu bytes, the limit is %d", len, MF_POLICY_MAX_BYTES);
+        mf_code rc =
+            mf_error_at(pc.err, name, "", MF_ERR_TOOBIG, "the policy is %zu bytes, the limit is %d",
+                        len, MF_POLICY_MAX_BYTES);
         return finish(&pc, out, rc);
     }
     char *canon = mf_strdup(name ? name : "(policy)");

@@ -21,25 +21,6 @@
 
 #define TEXT_MAX 4096
 
-static mf_code werr(mf_error *err, const char *file, const char *field, mf_code code,
-                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static mf_code werr(mf_error *err, const char *file, const char *field, mf_code code,
-                    const char *fmt, ...)
-{
-    if (!err)
-        return code;
-    char text[MF_ERROR_TEXT_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    mf_error_clear(err);
-    mf_error_set_file(err, file);
-    mf_error_set_field(err, field);
-    return mf_error_set(err, code, "%s", text);
-}
-
 mf_code mf_date_parse(const char *s, int64_t *out)
 {
     *out = 0;
@@ -107,20 +88,20 @@ static mf_code text_member(const json_t *o, const char *file, const char *field,
     if (!v || json_is_null(v)) {
         if (!required)
             return MF_OK;
-        return werr(err, file, f, MF_ERR_INVALID, "is required");
+        return mf_error_at(err, file, f, MF_ERR_INVALID, "is required");
     }
     if (!json_is_string(v))
-        return werr(err, file, f, MF_ERR_INVALID, "must be a string");
+        return mf_error_at(err, file, f, MF_ERR_INVALID, "must be a string");
     const char *s = json_string_value(v);
     size_t n = json_string_length(v);
     if (n == 0 || strspn(s, " \t\r\n") == n)
-        return werr(err, file, f, MF_ERR_INVALID, "must not be empty");
+        return mf_error_at(err, file, f, MF_ERR_INVALID, "must not be empty");
     if (n > max)
-        return werr(err, file, f, MF_ERR_TOOBIG, "is longer than %zu bytes", max);
+        return mf_error_at(err, file, f, MF_ERR_TOOBIG, "is longer than %zu bytes", max);
     if (strlen(s) != n || has_control(s))
-        return werr(err, file, f, MF_ERR_INVALID, "must not contain control characters");
+        return mf_error_at(err, file, f, MF_ERR_INVALID, "must not contain control characters");
     *out = mf_strdup(s);
-    return *out ? MF_OK : werr(err, file, f, MF_ERR_NOMEM, "out of memory");
+    return *out ? MF_OK : mf_error_at(err, file, f, MF_ERR_NOMEM, "out of memory");
 }
 
 static mf_code parse_entry(mf_waiver *w, const json_t *o, const char *file, size_t i, mf_error *err)
@@ -128,7 +109,7 @@ static mf_code parse_entry(mf_waiver *w, const json_t *o, const char *file, size
     char field[64];
     snprintf(field, sizeof(field), "waivers[%zu]", i);
     if (!json_is_object(o))
-        return werr(err, file, field, MF_ERR_INVALID, "a waiver must be an object");
+        return mf_error_at(err, file, field, MF_ERR_INVALID, "a waiver must be an object");
     static const char *const allowed[] = {"rule",        "host",    "server",  "justification",
                                           "approved_by", "expires", "$comment"};
     const char *key;
@@ -141,10 +122,11 @@ static mf_code parse_entry(mf_waiver *w, const json_t *o, const char *file, size
         if (!ok) {
             char f[MF_ERROR_FIELD_MAX];
             snprintf(f, sizeof(f), "%s.%s", field, key[0] ? key : "\"\"");
-            return werr(err, file, f, MF_ERR_INVALID,
-                        "unknown member \"%s\" (expected: rule, host, server, justification, "
-                        "approved_by, expires)",
-                        key);
+            return mf_error_at(
+                err, file, f, MF_ERR_INVALID,
+                "unknown member \"%s\" (expected: rule, host, server, justification, "
+                "approved_by, expires)",
+                key);
         }
     }
     mf_code rc;
@@ -165,18 +147,18 @@ static mf_code parse_entry(mf_waiver *w, const json_t *o, const char *file, size
     snprintf(f, sizeof(f), "%s.host", field);
     if (!mf_glob_valid(w->host, why, sizeof(why))) {
         free(expires);
-        return werr(err, file, f, MF_ERR_INVALID, "bad pattern: %s", why);
+        return mf_error_at(err, file, f, MF_ERR_INVALID, "bad pattern: %s", why);
     }
     snprintf(f, sizeof(f), "%s.server", field);
     if (!mf_glob_valid(w->server, why, sizeof(why))) {
         free(expires);
-        return werr(err, file, f, MF_ERR_INVALID, "bad pattern: %s", why);
+        return mf_error_at(err, file, f, MF_ERR_INVALID, "bad pattern: %s", why);
     }
     snprintf(f, sizeof(f), "%s.expires", field);
     int64_t day;
     if (mf_date_parse(expires, &day) != MF_OK) {
-        rc = werr(err, file, f, MF_ERR_INVALID,
-                  "\"%s\" is not a date: write YYYY-MM-DD, a day that exists", expires);
+        rc = mf_error_at(err, file, f, MF_ERR_INVALID,
+                         "\"%s\" is not a date: write YYYY-MM-DD, a day that exists", expires);
         free(expires);
         return rc;
     }
@@ -214,25 +196,26 @@ mf_code mf_waivers_parse(mf_waivers **out, const char *data, size_t len, const c
     mf_error_clear(err);
     const char *file = name ? name : "(waivers)";
     if (len > MF_WAIVERS_MAX_BYTES)
-        return werr(err, file, "", MF_ERR_TOOBIG, "the file is %zu bytes, the limit is %d", len,
-                    MF_WAIVERS_MAX_BYTES);
+        return mf_error_at(err, file, "", MF_ERR_TOOBIG, "the file is %zu bytes, the limit is %d",
+                           len, MF_WAIVERS_MAX_BYTES);
     json_error_t je;
     json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
     if (!root) {
-        mf_code rc = werr(err, file, "", MF_ERR_PARSE, "invalid JSON: %s", je.text);
+        mf_code rc = mf_error_at(err, file, "", MF_ERR_PARSE, "invalid JSON: %s", je.text);
         mf_error_set_pos(err, je.line > 0 ? je.line : 0, je.column > 0 ? je.column : 0);
         return rc;
     }
     mf_code rc = MF_OK;
     mf_waivers *w = calloc(1, sizeof(*w));
     if (!w || !(w->path = mf_strdup(file))) {
-        rc = werr(err, file, "", MF_ERR_NOMEM, "out of memory");
+        rc = mf_error_at(err, file, "", MF_ERR_NOMEM, "out of memory");
         goto out;
     }
     if (!json_is_object(root)) {
         /* The whole document is the position: named, so that every refusal has one. */
-        rc = werr(err, file, "top level", MF_ERR_INVALID,
-                  "a waivers file is an object {\"waivers\": [...]}, not %s", json_kind(root));
+        rc = mf_error_at(err, file, "top level", MF_ERR_INVALID,
+                         "a waivers file is an object {\"waivers\": [...]}, not %s",
+                         json_kind(root));
         goto out;
     }
     const char *key;
@@ -241,28 +224,28 @@ mf_code mf_waivers_parse(mf_waivers **out, const char *data, size_t len, const c
     {
         if (strcmp(key, "waivers") != 0 && strcmp(key, "$comment") != 0) {
             /* An empty member name still gets a visible position. */
-            rc = werr(err, file, key[0] ? key : "\"\"", MF_ERR_INVALID,
-                      "unknown member \"%s\" (expected: waivers)", key);
+            rc = mf_error_at(err, file, key[0] ? key : "\"\"", MF_ERR_INVALID,
+                             "unknown member \"%s\" (expected: waivers)", key);
             goto out;
         }
     }
     json_t *list = json_object_get(root, "waivers");
     if (!list) {
-        rc = werr(err, file, "waivers", MF_ERR_INVALID, "is required");
+        rc = mf_error_at(err, file, "waivers", MF_ERR_INVALID, "is required");
         goto out;
     }
     if (!json_is_array(list)) {
-        rc = werr(err, file, "waivers", MF_ERR_INVALID, "must be an array of waivers");
+        rc = mf_error_at(err, file, "waivers", MF_ERR_INVALID, "must be an array of waivers");
         goto out;
     }
     if (json_array_size(list) > MF_WAIVERS_MAX) {
-        rc = werr(err, file, "waivers", MF_ERR_TOOBIG, "has %zu waivers, the limit is %d",
-                  json_array_size(list), MF_WAIVERS_MAX);
+        rc = mf_error_at(err, file, "waivers", MF_ERR_TOOBIG, "has %zu waivers, the limit is %d",
+                         json_array_size(list), MF_WAIVERS_MAX);
         goto out;
     }
     w->v = calloc(json_array_size(list) + 1, sizeof(mf_waiver));
     if (!w->v) {
-        rc = werr(err, file, "", MF_ERR_NOMEM, "out of memory");
+        rc = mf_error_at(err, file, "", MF_ERR_NOMEM, "out of memory");
         goto out;
     }
     size_t i;

@@ -55,6 +55,22 @@ mf_code mf_error_set(mf_error *err, mf_code code, const char *fmt, ...)
     return code;
 }
 
+mf_code mf_error_at(mf_error *err, const char *file, const char *field, mf_code code,
+                    const char *fmt, ...)
+{
+    if (!err)
+        return code;
+    mf_error_clear(err);
+    mf_error_set_file(err, file);
+    mf_error_set_field(err, field);
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->text, sizeof(err->text), fmt, ap);
+    va_end(ap);
+    return code;
+}
+
 void mf_error_set_file(mf_error *err, const char *file)
 {
     if (err)

@@ -63,6 +63,11 @@ void mf_error_clear(mf_error *err);
 mf_code mf_error_set(mf_error *err, mf_code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Start a fresh error about file (NULL: none) at field path (NULL: none): clears err,
+ * sets both and the text, and returns code. NULL err is allowed. */
+mf_code mf_error_at(mf_error *err, const char *file, const char *field, mf_code code,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
 /* Set the file the error is about (copied, truncated to fit). */
 void mf_error_set_file(mf_error *err, const char *file);
 /* Set the field path (copied, truncated to fit). */
