@@ -296,8 +296,7 @@ static mf_code ingest_one(ingest *in, const char *name, const char *path, mf_err
          * regular file of a few kilobytes. Anything unusual (a symlink, a folder, an
          * error) takes the general path, which words the reason. */
         fd = open(path, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
-        if (fd >= 0 && (fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode) ||
-                        fst.st_size > MF_REPORT_MAX_BYTES)) {
+        if (fd >= 0 && mf_fd_check_regular(fd, MF_REPORT_MAX_BYTES, &fst, NULL) != MF_OK) {
             close(fd);
             fd = -1;
         }
