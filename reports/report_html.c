@@ -590,6 +590,28 @@ static bool heap_offer(html *h, size_t cap, size_t idx)
     return true;
 }
 
+typedef void (*fragment_fn)(mf_xw *x, const mf_rpt_writer *w, const mf_rpt_hostgroup *g,
+                            const char *idbuf, const char *pairs);
+
+/* Write one host's fragment (a summary row or its details) and a newline to a spill file,
+ * giving where it starts and how long it is, for the page to copy it from later. */
+static mf_code spill(mf_xw *x, FILE *f, fragment_fn fragment, const mf_rpt_writer *w,
+                     const mf_rpt_hostgroup *g, const char *idbuf, const char *pairs,
+                     long long *off, long long *len, mf_error *err)
+{
+    mf_xw_flush(x);
+    long long start = ftello(f);
+    fragment(x, w, g, idbuf, pairs);
+    mf_xw_raw(x, "\n", 1);
+    mf_xw_flush(x);
+    long long end = ftello(f);
+    if (mf_xw_failed(x) || start < 0 || end < start)
+        return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
+    *off = start;
+    *len = end - start;
+    return MF_OK;
+}
+
 static mf_code html_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error *err)
 {
     html *h = w->impl;
@@ -609,15 +631,11 @@ static mf_code html_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error *
     }
     bool findings = g->counts[MF_RPT_FAIL] || g->counts[MF_RPT_ERROR];
     if (!findings) {
-        mf_xw_flush(h->xok);
-        long long off = ftello(h->fok);
-        summary_row(h->xok, w, g, idbuf, pairs);
-        mf_xw_raw(h->xok, "\n", 1);
-        mf_xw_flush(h->xok);
-        long long end = ftello(h->fok);
-        if (mf_xw_failed(h->xok) || off < 0 || end < off)
-            return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
-        return add_rec(&h->ok, &h->nok, &h->capok, g, off, end - off) == MF_OK
+        long long off = 0, len = 0;
+        mf_code rc = spill(h->xok, h->fok, summary_row, w, g, idbuf, pairs, &off, &len, err);
+        if (rc != MF_OK)
+            return rc;
+        return add_rec(&h->ok, &h->nok, &h->capok, g, off, len) == MF_OK
                    ? MF_OK
                    : mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     }
@@ -628,29 +646,14 @@ static mf_code html_host(mf_rpt_writer *w, const mf_rpt_hostgroup *g, mf_error *
     if (!h->heap && !(h->heap = calloc(w->opts.html_detail_hosts + 1, sizeof(size_t))))
         return mf_error_set(err, MF_ERR_NOMEM, "out of memory");
     if (heap_offer(h, w->opts.html_detail_hosts, idx)) {
-        mf_xw_flush(h->xfail);
-        long long off = ftello(h->ffail);
-        host_details(h->xfail, w, g, idbuf, pairs);
-        mf_xw_raw(h->xfail, "\n", 1);
-        mf_xw_flush(h->xfail);
-        long long end = ftello(h->ffail);
-        if (mf_xw_failed(h->xfail) || off < 0 || end < off)
-            return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
-        h->fail[idx].off = off;
-        h->fail[idx].len = end - off;
+        mf_code rc = spill(h->xfail, h->ffail, host_details, w, g, idbuf, pairs, &h->fail[idx].off,
+                           &h->fail[idx].len, err);
+        if (rc != MF_OK)
+            return rc;
     }
     /* The one-row form too, for when this host falls beyond the detailed ones. */
-    mf_xw_flush(h->xrow);
-    long long coff = ftello(h->frow);
-    summary_row(h->xrow, w, g, idbuf, pairs);
-    mf_xw_raw(h->xrow, "\n", 1);
-    mf_xw_flush(h->xrow);
-    long long cend = ftello(h->frow);
-    if (mf_xw_failed(h->xrow) || coff < 0 || cend < coff)
-        return mf_error_set(err, MF_ERR_IO, "cannot write a temporary file");
-    h->fail[idx].coff = coff;
-    h->fail[idx].clen = cend - coff;
-    return MF_OK;
+    return spill(h->xrow, h->frow, summary_row, w, g, idbuf, pairs, &h->fail[idx].coff,
+                 &h->fail[idx].clen, err);
 }
 
 /* ------------------------------------------------------------------ the page */
