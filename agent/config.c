@@ -10,6 +10,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "plist_util.h"
+#include "report_json.h"
 
 #include <ctype.h>
 #include <jansson.h>
@@ -633,27 +634,6 @@ static bool ignored_key(const char *name)
 
 /* ------------------------------------------------------------------ formats */
 
-static const char *json_type_name(const json_t *j)
-{
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-        return "an integer";
-    case JSON_REAL:
-        return "a real number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
-
 static mf_code apply_json(mf_agent_config *c, file_ctx *fc, const char *data, size_t len,
                           mf_error *err)
 {
@@ -666,7 +646,7 @@ static mf_code apply_json(mf_agent_config *c, file_ctx *fc, const char *data, si
     mf_code rc = MF_OK;
     if (!json_is_object(root)) {
         rc = mf_error_set(err, MF_ERR_CONFIG, "the top level must be an object, got %s",
-                          json_type_name(root));
+                          mf_json_kind(root));
         goto out;
     }
     const char *name;
@@ -675,7 +655,7 @@ static mf_code apply_json(mf_agent_config *c, file_ctx *fc, const char *data, si
     {
         if (ignored_key(name))
             continue;
-        cfg_value v = {.kind = V_OTHER, .type_name = json_type_name(val)};
+        cfg_value v = {.kind = V_OTHER, .type_name = mf_json_kind(val)};
         if (json_is_string(val)) {
             v.kind = V_STRING;
             v.s = json_string_value(val);

@@ -11,6 +11,7 @@
  */
 #include "fileio.h"
 #include "policy.h"
+#include "report_json.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -168,27 +169,6 @@ static mf_code parse_entry(mf_waiver *w, const json_t *o, const char *file, size
     return MF_OK;
 }
 
-/* "an array", "a string", ... for a message. */
-static const char *json_kind(const json_t *v)
-{
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        return "an object";
-    case JSON_ARRAY:
-        return "an array";
-    case JSON_STRING:
-        return "a string";
-    case JSON_INTEGER:
-    case JSON_REAL:
-        return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-        return "a boolean";
-    default:
-        return "null";
-    }
-}
-
 mf_code mf_waivers_parse(mf_waivers **out, const char *data, size_t len, const char *name,
                          mf_error *err)
 {
@@ -215,7 +195,7 @@ mf_code mf_waivers_parse(mf_waivers **out, const char *data, size_t len, const c
         /* The whole document is the position: named, so that every refusal has one. */
         rc = mf_error_at(err, file, "top level", MF_ERR_INVALID,
                          "a waivers file is an object {\"waivers\": [...]}, not %s",
-                         json_kind(root));
+                         mf_json_kind(root));
         goto out;
     }
     const char *key;

@@ -23,6 +23,10 @@ char *mf_report_encode(const mf_report *r, int pretty);
  * names the field path (servers[2].port) or the line and column of a syntax error. */
 mf_code mf_report_decode(mf_report **out, const char *data, size_t len, mf_error *err);
 
+/* What a JSON value is, for messages: "an object", "an array", "a string", "an
+ * integer", "a real number", "a boolean" or "null". */
+const char *mf_json_kind(const json_t *v);
+
 /* The decoder's fast reader on its own, for the differential fuzz target: a Jansson tree
  * for documents in the plain subset of JSON it handles, NULL for anything else (the
  * decoder then asks json_loadb). Its contract is that whatever it accepts, json_loadb
